@@ -1,0 +1,280 @@
+//! Matrix products. A transposed operand is never copied: the kernel reads it through swapped
+//! strides, and the backward products write each gradient straight into its operand's storage
+//! layout, again through strides.
+
+use super::Op;
+use crate::error::Error;
+use crate::grads::Gradients;
+use crate::kernels::gemm;
+use crate::tape::Node;
+use crate::{Shape, Tensor, Var};
+use std::panic::Location;
+
+/// How a stored 2-D matrix is read as the operand `op(X)`: its logical rows and columns, and the
+/// strides (in elements) of a row step and a column step in the storage.
+#[derive(Clone, Copy)]
+struct View {
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl View {
+    /// `op(X)` for a stored `[r, c]` row-major matrix, transposed or not.
+    fn of(shape: &Shape, transposed: bool) -> View {
+        let (r, c) = (shape.dim(0), shape.dim(1));
+        if transposed {
+            View {
+                rows: c,
+                cols: r,
+                rs: 1,
+                cs: c,
+            }
+        } else {
+            View {
+                rows: r,
+                cols: c,
+                rs: c,
+                cs: 1,
+            }
+        }
+    }
+
+    /// The same storage read as the transpose.
+    fn t(self) -> View {
+        View {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+impl<'t> Var<'t> {
+    /// `Y = A B` for 2-D `A` `[m, k]` and `B` `[k, n]`;  `dA = G Bᵀ`, `dB = Aᵀ G`.
+    #[track_caller]
+    pub fn matmul(self, rhs: Var<'t>) -> Var<'t> {
+        self.try_matmul_t(rhs, false, false)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `Y = op(A) op(B)` where `op` transposes when asked, by strides (no copy);
+    /// `d op(A) = G op(B)ᵀ`, `d op(B) = op(A)ᵀ G`.
+    #[track_caller]
+    pub fn matmul_t(self, rhs: Var<'t>, transpose_lhs: bool, transpose_rhs: bool) -> Var<'t> {
+        self.try_matmul_t(rhs, transpose_lhs, transpose_rhs)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Var::matmul_t`] returning the shape error instead of panicking.
+    #[track_caller]
+    pub fn try_matmul_t(self, rhs: Var<'t>, ta: bool, tb: bool) -> Result<Var<'t>, Error> {
+        let (sa, sb) = (self.shape(), rhs.shape());
+        let mismatch = Error::ShapeMismatch {
+            op: "matmul",
+            lhs: sa,
+            rhs: sb,
+            location: Location::caller(),
+        };
+        if sa.rank() != 2 || sb.rank() != 2 {
+            return Err(mismatch);
+        }
+        let (a, b) = (View::of(&sa, ta), View::of(&sb, tb));
+        if a.cols != b.rows {
+            return Err(mismatch);
+        }
+        let shape = Shape::new(&[a.rows, b.cols]);
+        let mut y = self.tape.buffer(shape.numel());
+        {
+            let (av, bv) = (self.tape.value(self.id), self.tape.value(rhs.id));
+            gemm_view(
+                1.0,
+                &av.data,
+                a,
+                &bv.data,
+                b,
+                0.0,
+                &mut y,
+                View::of(&shape, false),
+            );
+        }
+        Ok(self.tape.push(
+            Op::MatMul { ta, tb },
+            &[self.id, rhs.id],
+            Tensor { data: y, shape },
+        ))
+    }
+
+    /// A dense layer, `Y = X Wᵀ + b` with `X` `[m, k]`, `W` `[n, k]` (PyTorch's layout) and
+    /// `b` `[n]`, in one node: the bias is written first and the product accumulated onto it.
+    /// `dX = G W`, `dW = Gᵀ X`, `db = Σ_rows G`.
+    #[track_caller]
+    pub fn linear(self, weight: Var<'t>, bias: Var<'t>) -> Var<'t> {
+        let (sx, sw, sb) = (self.shape(), weight.shape(), bias.shape());
+        let loc = Location::caller();
+        if sx.rank() != 2 || sw.rank() != 2 || sx.dim(1) != sw.dim(1) {
+            panic!(
+                "{}",
+                Error::ShapeMismatch {
+                    op: "linear",
+                    lhs: sx,
+                    rhs: sw,
+                    location: loc
+                }
+            );
+        }
+        if sb.dims() != [sw.dim(0)] {
+            panic!(
+                "{}",
+                Error::ShapeMismatch {
+                    op: "linear (bias)",
+                    lhs: sw,
+                    rhs: sb,
+                    location: loc
+                }
+            );
+        }
+        let (m, n) = (sx.dim(0), sw.dim(0));
+        let shape = Shape::new(&[m, n]);
+        let mut y = self.tape.buffer(m * n);
+        {
+            let (x, w, b) = (
+                self.tape.value(self.id),
+                self.tape.value(weight.id),
+                self.tape.value(bias.id),
+            );
+            for row in y.chunks_exact_mut(n) {
+                row.copy_from_slice(&b.data);
+            }
+            let (xv, wv) = (View::of(&sx, false), View::of(&sw, true));
+            gemm_view(
+                1.0,
+                &x.data,
+                xv,
+                &w.data,
+                wv,
+                1.0,
+                &mut y,
+                View::of(&shape, false),
+            );
+        }
+        self.tape.push(
+            Op::Linear,
+            &[self.id, weight.id, bias.id],
+            Tensor { data: y, shape },
+        )
+    }
+
+    /// The transpose of a 2-D tensor (a copy);  `dx = gᵀ`. To multiply by a transpose, prefer
+    /// [`Var::matmul_t`], which needs no copy.
+    #[track_caller]
+    pub fn transpose(self) -> Var<'t> {
+        let s = self.shape();
+        if s.rank() != 2 {
+            panic!(
+                "{}",
+                Error::InvalidArgument {
+                    op: "transpose",
+                    shape: s,
+                    reason: "transpose takes a 2-D tensor".into(),
+                    location: Location::caller()
+                }
+            );
+        }
+        let (r, c) = (s.dim(0), s.dim(1));
+        let mut y = self.tape.buffer(r * c);
+        {
+            let x = self.tape.value(self.id);
+            for i in 0..r {
+                for j in 0..c {
+                    y[j * r + i] = x.data[i * c + j];
+                }
+            }
+        }
+        self.tape.push(
+            Op::Transpose,
+            &[self.id],
+            Tensor {
+                data: y,
+                shape: Shape::new(&[c, r]),
+            },
+        )
+    }
+}
+
+/// `C <- alpha op(A) op(B) + beta C`, all operands described by views.
+#[allow(clippy::too_many_arguments)]
+fn gemm_view(
+    alpha: f32,
+    a: &[f32],
+    av: View,
+    b: &[f32],
+    bv: View,
+    beta: f32,
+    c: &mut [f32],
+    cv: View,
+) {
+    debug_assert_eq!(av.cols, bv.rows);
+    debug_assert_eq!((cv.rows, cv.cols), (av.rows, bv.cols));
+    gemm(
+        av.rows, av.cols, bv.cols, alpha, a, av.rs, av.cs, b, bv.rs, bv.cs, beta, c, cv.rs, cv.cs,
+    );
+}
+
+pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradients) {
+    let gv = View::of(&node.value.shape, false);
+    match node.op {
+        Op::MatMul { ta, tb } => {
+            let (ia, ib) = (node.inputs[0], node.inputs[1]);
+            let (a, b) = (&nodes[ia].value, &nodes[ib].value);
+            let (av, bv) = (View::of(&a.shape, ta), View::of(&b.shape, tb));
+            if nodes[ia].requires_grad {
+                // d op(A) = G op(B)ᵀ, written through op(A)'s own strides into A's layout.
+                let da = grads.acc(ia, a.shape);
+                gemm_view(1.0, g, gv, &b.data, bv.t(), 1.0, da, av);
+            }
+            if nodes[ib].requires_grad {
+                // d op(B) = op(A)ᵀ G.
+                let db = grads.acc(ib, b.shape);
+                gemm_view(1.0, &a.data, av.t(), g, gv, 1.0, db, bv);
+            }
+        }
+        Op::Linear => {
+            let (ix, iw, ib) = (node.inputs[0], node.inputs[1], node.inputs[2]);
+            let (x, w) = (&nodes[ix].value, &nodes[iw].value);
+            let (xv, wv) = (View::of(&x.shape, false), View::of(&w.shape, true));
+            if nodes[ix].requires_grad {
+                let dx = grads.acc(ix, x.shape);
+                gemm_view(1.0, g, gv, &w.data, wv.t(), 1.0, dx, xv);
+            }
+            if nodes[iw].requires_grad {
+                let dw = grads.acc(iw, w.shape);
+                gemm_view(1.0, &x.data, xv.t(), g, gv, 1.0, dw, wv);
+            }
+            if nodes[ib].requires_grad {
+                let db = grads.acc(ib, nodes[ib].value.shape);
+                for row in g.chunks_exact(gv.cols) {
+                    for (d, &g) in db.iter_mut().zip(row) {
+                        *d += g;
+                    }
+                }
+            }
+        }
+        Op::Transpose => {
+            let i = node.inputs[0];
+            if nodes[i].requires_grad {
+                let x = &nodes[i].value;
+                let (r, c) = (x.shape.dim(0), x.shape.dim(1));
+                let dx = grads.acc(i, x.shape);
+                for i in 0..r {
+                    for j in 0..c {
+                        dx[i * c + j] += g[j * r + i];
+                    }
+                }
+            }
+        }
+        _ => unreachable!("not a matmul op"),
+    }
+}

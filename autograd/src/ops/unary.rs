@@ -1,0 +1,221 @@
+//! Elementwise math: each op's value `y = f(x)` and its derivative `dy/dx`, written in terms of
+//! `x` and the already-computed `y`, next to each other.
+//!
+//! The logistic family is computed in its stable forms: no `exp` of a large positive number, no
+//! `log(0)`, so |x| = 100 or 1e30 gives the right limits.
+
+use super::Op;
+use crate::grads::Gradients;
+use crate::tape::Node;
+use crate::{Tensor, Var};
+
+/// The elementwise functions of one argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `y = -x`
+    Neg,
+    /// `y = e^x`
+    Exp,
+    /// `y = ln x`
+    Log,
+    /// `y = x²`
+    Square,
+    /// `y = √x`
+    Sqrt,
+    /// `y = |x|`
+    Abs,
+    /// `y = 1 / (1 + e^-x)`
+    Sigmoid,
+    /// `y = max(x, 0)`
+    Relu,
+    /// `y = tanh x`
+    Tanh,
+    /// `y = ln(1 + e^x)`
+    Softplus,
+    /// `y = ln σ(x) = -softplus(-x)`
+    LogSigmoid,
+}
+
+/// `ln(1 + e^-|x|)`: the shared tail of softplus and log-sigmoid, never overflowing.
+#[inline(always)]
+fn log1p_exp_neg_abs(x: f32) -> f32 {
+    (-x.abs()).exp().ln_1p()
+}
+
+/// The logistic function, stable for any `x` (no `e^x` of a large positive `x`).
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl UnaryOp {
+    /// Every unary op, for tables and tests.
+    pub const ALL: [UnaryOp; 11] = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Square,
+        UnaryOp::Sqrt,
+        UnaryOp::Abs,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+        UnaryOp::Tanh,
+        UnaryOp::Softplus,
+        UnaryOp::LogSigmoid,
+    ];
+
+    /// The op's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Square => "square",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Relu => "relu",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Softplus => "softplus",
+            UnaryOp::LogSigmoid => "log_sigmoid",
+        }
+    }
+
+    /// `y = f(x)`.
+    #[inline(always)]
+    pub fn forward(self, x: f32) -> f32 {
+        match self {
+            UnaryOp::Neg => -x,
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Square => x * x,
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Sigmoid => sigmoid(x),
+            UnaryOp::Relu => x.max(0.0),
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Softplus => x.max(0.0) + log1p_exp_neg_abs(x),
+            UnaryOp::LogSigmoid => x.min(0.0) - log1p_exp_neg_abs(x),
+        }
+    }
+
+    /// `dy/dx`, given `x` and `y = f(x)`.
+    #[inline(always)]
+    pub fn derivative(self, x: f32, y: f32) -> f32 {
+        match self {
+            UnaryOp::Neg => -1.0,
+            UnaryOp::Exp => y,                       // d e^x = e^x
+            UnaryOp::Log => 1.0 / x,                 // d ln x = 1/x
+            UnaryOp::Square => 2.0 * x,              // d x² = 2x
+            UnaryOp::Sqrt => 0.5 / y,                // d √x = 1 / (2√x)
+            UnaryOp::Abs => sign(x),                 // d |x| = sign x (0 at 0)
+            UnaryOp::Sigmoid => y * (1.0 - y),       // d σ = σ (1 - σ)
+            UnaryOp::Relu => (x > 0.0) as u8 as f32, // 1 where x > 0
+            UnaryOp::Tanh => 1.0 - y * y,            // d tanh = 1 - tanh²
+            UnaryOp::Softplus => sigmoid(x),         // d softplus = σ(x)
+            UnaryOp::LogSigmoid => sigmoid(-x),      // d ln σ(x) = 1 - σ(x) = σ(-x)
+        }
+    }
+
+    /// The derivative as a formula, for the op table.
+    pub fn derivative_formula(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "-1",
+            UnaryOp::Exp => "e^x = y",
+            UnaryOp::Log => "1/x",
+            UnaryOp::Square => "2x",
+            UnaryOp::Sqrt => "1/(2y)",
+            UnaryOp::Abs => "sign(x)",
+            UnaryOp::Sigmoid => "y(1-y)",
+            UnaryOp::Relu => "1 if x > 0 else 0",
+            UnaryOp::Tanh => "1-y²",
+            UnaryOp::Softplus => "σ(x)",
+            UnaryOp::LogSigmoid => "σ(-x)",
+        }
+    }
+}
+
+fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+impl<'t> Var<'t> {
+    /// Applies an elementwise function, recording it for backward.
+    pub fn unary(self, f: UnaryOp) -> Var<'t> {
+        let tape = self.tape;
+        let shape = self.shape();
+        let mut y = tape.buffer(shape.numel());
+        {
+            let x = tape.value(self.id);
+            for (y, &x) in y.iter_mut().zip(&x.data) {
+                *y = f.forward(x);
+            }
+        }
+        tape.push(Op::Unary(f), &[self.id], Tensor { data: y, shape })
+    }
+
+    /// `y = e^x`;  `dx = g * y`.
+    pub fn exp(self) -> Var<'t> {
+        self.unary(UnaryOp::Exp)
+    }
+    /// `y = ln x`;  `dx = g / x`.
+    pub fn log(self) -> Var<'t> {
+        self.unary(UnaryOp::Log)
+    }
+    /// `y = x²`;  `dx = 2 g x`.
+    pub fn square(self) -> Var<'t> {
+        self.unary(UnaryOp::Square)
+    }
+    /// `y = √x`;  `dx = g / (2y)`.
+    pub fn sqrt(self) -> Var<'t> {
+        self.unary(UnaryOp::Sqrt)
+    }
+    /// `y = |x|`;  `dx = g sign(x)`.
+    pub fn abs(self) -> Var<'t> {
+        self.unary(UnaryOp::Abs)
+    }
+    /// `y = σ(x) = 1/(1+e^-x)`, stable;  `dx = g y (1 - y)`.
+    pub fn sigmoid(self) -> Var<'t> {
+        self.unary(UnaryOp::Sigmoid)
+    }
+    /// `y = max(x, 0)`;  `dx = g [x > 0]`.
+    pub fn relu(self) -> Var<'t> {
+        self.unary(UnaryOp::Relu)
+    }
+    /// `y = tanh x`;  `dx = g (1 - y²)`.
+    pub fn tanh(self) -> Var<'t> {
+        self.unary(UnaryOp::Tanh)
+    }
+    /// `y = ln(1 + e^x) = max(x,0) + ln(1 + e^-|x|)`, stable;  `dx = g σ(x)`.
+    pub fn softplus(self) -> Var<'t> {
+        self.unary(UnaryOp::Softplus)
+    }
+    /// `y = ln σ(x) = min(x,0) - ln(1 + e^-|x|)`, stable;  `dx = g σ(-x)`.
+    pub fn log_sigmoid(self) -> Var<'t> {
+        self.unary(UnaryOp::LogSigmoid)
+    }
+}
+
+pub(super) fn backward(f: UnaryOp, node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradients) {
+    let i = node.inputs[0];
+    if !nodes[i].requires_grad {
+        return;
+    }
+    let x = &nodes[i].value;
+    let y = &node.value.data;
+    let dx = grads.acc(i, x.shape);
+    for (((dx, &g), &x), &y) in dx.iter_mut().zip(g).zip(&x.data).zip(y) {
+        *dx += g * f.derivative(x, y);
+    }
+}

@@ -1,0 +1,75 @@
+//! Stochastic gradient descent with momentum (PyTorch semantics).
+
+use super::{Optimizer, Slots, StateBuffer, for_each_param};
+use crate::{Gradients, ParamStore};
+
+/// `b = μ b + g` (on the first step `b = g`), `p -= lr b`; with `μ = 0`, plain `p -= lr g`.
+#[derive(Clone)]
+pub struct Sgd {
+    lr: f32,
+    momentum: f32,
+    steps: u64,
+    velocity: Slots,
+}
+
+impl Sgd {
+    /// SGD with learning rate `lr` and momentum `momentum` (0 for none).
+    pub fn new(lr: f32, momentum: f32) -> Sgd {
+        Sgd {
+            lr,
+            momentum,
+            steps: 0,
+            velocity: Slots::default(),
+        }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, store: &mut ParamStore, grads: &Gradients) {
+        let (lr, mu, first) = (self.lr, self.momentum, self.steps == 0);
+        if mu != 0.0 {
+            self.velocity.ensure(store);
+        }
+        let vel = &mut self.velocity.bufs;
+        for_each_param(store, grads, |i, p, g| {
+            if mu == 0.0 {
+                p.iter_mut().zip(g).for_each(|(p, &g)| *p -= lr * g);
+            } else {
+                for ((p, &g), b) in p.iter_mut().zip(g).zip(vel[i].iter_mut()) {
+                    *b = if first { g } else { mu * *b + g };
+                    *p -= lr * *b;
+                }
+            }
+        });
+        self.steps += 1;
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+    fn name(&self) -> &'static str {
+        "sgd"
+    }
+    fn state(&self, store: &ParamStore) -> Vec<StateBuffer> {
+        let mut out = Vec::new();
+        self.velocity.save(store, "momentum", &mut out);
+        out
+    }
+    fn load_state(
+        &mut self,
+        store: &ParamStore,
+        steps: u64,
+        b: &[StateBuffer],
+    ) -> Result<(), String> {
+        self.steps = steps;
+        if self.momentum != 0.0 {
+            self.velocity.load(store, "momentum", b)?;
+        }
+        Ok(())
+    }
+}
