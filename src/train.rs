@@ -1,0 +1,346 @@
+//! Training: one step is forward, loss, backward, optimizer; an epoch is a seeded shuffle of the
+//! training set in batches. The tape, the gradients and every buffer are reused from step to
+//! step, so a steady-state step does not allocate.
+
+use crate::data::{Binarize, ImageSet, epoch_rng, fill_batch, shuffle_into};
+use crate::model::{Vae, loss};
+use autograd::{Adam, Gradients, Optimizer, RmsProp, Sgd, Tape};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand_distr::{Distribution, StandardNormal};
+use std::fmt;
+use std::time::Instant;
+
+/// Which optimizer to train with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    /// SGD with momentum 0.9.
+    Sgd,
+    /// RMSprop, Keras semantics.
+    RmsProp,
+    /// Adam, PyTorch semantics.
+    Adam,
+}
+
+impl OptimizerKind {
+    /// Parses `sgd`, `rmsprop` or `adam`.
+    pub fn parse(s: &str) -> Result<OptimizerKind, String> {
+        match s {
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "rmsprop" => Ok(OptimizerKind::RmsProp),
+            "adam" => Ok(OptimizerKind::Adam),
+            _ => Err(format!("unknown optimizer {s:?} (expected rmsprop, adam or sgd)")),
+        }
+    }
+
+    /// The flag spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::RmsProp => "rmsprop",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+
+    /// A fresh optimizer of this kind.
+    pub fn build(self, lr: f32, schedule: LrSchedule) -> Box<dyn Optimizer> {
+        match (self, schedule) {
+            (OptimizerKind::Sgd, _) => Box::new(Sgd::new(lr, 0.9)),
+            (OptimizerKind::RmsProp, _) => Box::new(RmsProp::new(lr)),
+            // Burda et al. use Adam with eps 1e-4.
+            (OptimizerKind::Adam, LrSchedule::Iwae) => Box::new(Adam::with(lr, 0.9, 0.999, 1e-4)),
+            (OptimizerKind::Adam, LrSchedule::Constant) => Box::new(Adam::new(lr)),
+        }
+    }
+}
+
+/// The learning rate over epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    Constant,
+    /// Burda et al. (2015): `lr · 10^(-i/7)` for `3^i` epochs, `i = 0..=7` (3,280 epochs).
+    Iwae,
+}
+
+impl LrSchedule {
+    /// The rate for `epoch` (0-based) given the base rate.
+    pub fn lr(self, base: f32, epoch: usize) -> f32 {
+        match self {
+            LrSchedule::Constant => base,
+            LrSchedule::Iwae => {
+                let (mut i, mut end) = (0u32, 1usize);
+                while epoch >= end && i < 7 {
+                    i += 1;
+                    end += 3usize.pow(i);
+                }
+                base * 10f32.powf(-(i as f32) / 7.0)
+            }
+        }
+    }
+}
+
+/// Everything about how to train (the model's own shape is in [`crate::model::VaeConfig`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Epochs to run in all.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
+    pub lr: f32,
+    /// The learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// Weight of the KL term.
+    pub beta: f32,
+    /// Epochs over which the KL weight rises linearly from 0 to `beta` (0 for none).
+    pub warmup_epochs: usize,
+    /// Targets: grey levels or dynamic binarization.
+    pub binarize: Binarize,
+    /// Seeds the data order, the noise and the binarization.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The seed tutorial's recipe: RMSprop 1e-3, batch 32, 10 epochs.
+    pub fn seed_recipe() -> TrainConfig {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 32,
+            optimizer: OptimizerKind::RmsProp,
+            lr: 1e-3,
+            schedule: LrSchedule::Constant,
+            beta: 1.0,
+            warmup_epochs: 0,
+            binarize: Binarize::None,
+            seed: 0,
+        }
+    }
+
+    /// Refuses sizes and rates that cannot train, with a message naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch_size == 0 {
+            return Err("--batch-size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("--lr must be a positive finite number, got {}", self.lr));
+        }
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Err(format!("--beta must be a finite number >= 0, got {}", self.beta));
+        }
+        Ok(())
+    }
+
+    /// As JSON, for checkpoint metadata.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer.name(),
+            "lr": self.lr,
+            "schedule": match self.schedule { LrSchedule::Constant => "constant", LrSchedule::Iwae => "iwae" },
+            "beta": self.beta,
+            "warmup_epochs": self.warmup_epochs,
+            "binarize": match self.binarize { Binarize::None => "none", Binarize::Dynamic => "dynamic" },
+            "seed": self.seed,
+        })
+    }
+
+    /// The KL weight at a fractional epoch (linear warm-up).
+    pub fn beta_at(&self, epoch: usize, step: usize, steps: usize) -> f32 {
+        if self.warmup_epochs == 0 {
+            return self.beta;
+        }
+        let t = (epoch as f32 + step as f32 / steps.max(1) as f32) / self.warmup_epochs as f32;
+        self.beta * t.min(1.0)
+    }
+}
+
+/// Mean losses over an epoch or a data set (nats per image).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Losses {
+    /// Reconstruction + beta · KL.
+    pub loss: f64,
+    /// Reconstruction.
+    pub recon: f64,
+    /// KL (unweighted).
+    pub kl: f64,
+}
+
+/// Why training stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainError {
+    /// The loss or a gradient stopped being finite.
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The first op (with shapes) whose value or gradient went non-finite.
+        detail: String,
+    },
+    /// The data could not be batched.
+    Data(String),
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::Diverged { epoch, step, detail } => write!(
+                f,
+                "training diverged at epoch {epoch}, step {step}: {detail}. Try a smaller --lr."
+            ),
+            TrainError::Data(m) => write!(f, "data error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+/// The state of a training run: model, optimizer, and reusable buffers.
+pub struct Trainer {
+    /// The model being trained.
+    pub model: Vae,
+    /// Its optimizer.
+    pub opt: Box<dyn Optimizer>,
+    /// The recipe.
+    pub config: TrainConfig,
+    tape: Tape,
+    grads: Gradients,
+    order: Vec<usize>,
+    pixels: Vec<f32>,
+    eps: Vec<f32>,
+}
+
+/// Progress after each step: `(step, steps, running mean loss)`.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, f64);
+
+impl Trainer {
+    /// A trainer for `model` with a fresh optimizer.
+    pub fn new(model: Vae, config: TrainConfig) -> Trainer {
+        let opt = config.optimizer.build(config.lr, config.schedule);
+        Trainer::with_optimizer(model, opt, config)
+    }
+
+    /// A trainer with a given (for instance restored) optimizer.
+    pub fn with_optimizer(model: Vae, opt: Box<dyn Optimizer>, config: TrainConfig) -> Trainer {
+        Trainer {
+            model,
+            opt,
+            config,
+            tape: Tape::new(),
+            grads: Gradients::new(),
+            order: Vec::new(),
+            pixels: Vec::new(),
+            eps: Vec::new(),
+        }
+    }
+
+    /// Trains one epoch (`epoch` is 0-based) over `train`, calling `progress` after every step.
+    /// Returns the epoch's mean losses and its wall time in seconds.
+    pub fn train_epoch(
+        &mut self,
+        train: &ImageSet,
+        epoch: usize,
+        progress: Progress<'_>,
+    ) -> Result<(Losses, f64), TrainError> {
+        let start = Instant::now();
+        let cfg = self.config.clone();
+        self.opt.set_lr(cfg.schedule.lr(cfg.lr, epoch));
+        shuffle_into(&mut self.order, train.len(), cfg.seed, epoch);
+        // A second stream for noise and binarization, also a function of (seed, epoch) only,
+        // so a run resumed at an epoch boundary continues bit for bit.
+        let mut rng = epoch_rng(cfg.seed ^ 0x5eed_0f_4015e, epoch);
+        let steps = train.len().div_ceil(cfg.batch_size);
+        let (mut sum, mut n) = (Losses::default(), 0usize);
+        let order = std::mem::take(&mut self.order);
+        for (step, indices) in order.chunks(cfg.batch_size).enumerate() {
+            let beta = cfg.beta_at(epoch, step, steps);
+            let l = self
+                .step(train, indices, beta, &mut rng)
+                .map_err(|detail| TrainError::Diverged {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    detail,
+                })?;
+            let b = indices.len() as f64;
+            sum.loss += l.loss * b;
+            sum.recon += l.recon * b;
+            sum.kl += l.kl * b;
+            n += indices.len();
+            progress(step + 1, steps, sum.loss / n as f64);
+        }
+        self.order = order;
+        let n = n.max(1) as f64;
+        let mean = Losses {
+            loss: sum.loss / n,
+            recon: sum.recon / n,
+            kl: sum.kl / n,
+        };
+        Ok((mean, start.elapsed().as_secs_f64()))
+    }
+
+    /// One training step on the images at `indices`. On a non-finite loss or gradient the
+    /// parameters are left untouched and the step is replayed in anomaly mode to name the op.
+    fn step(
+        &mut self,
+        set: &ImageSet,
+        indices: &[usize],
+        beta: f32,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<Losses, String> {
+        let (b, d, latent) = (indices.len(), set.dim(), self.model.config.latent);
+        self.pixels.resize(b * d, 0.0);
+        fill_batch(set, indices, &mut self.pixels, self.config.binarize, rng)
+            .map_err(|e| e.to_string())?;
+        self.eps.clear();
+        self.eps
+            .extend((0..b * latent).map(|_| -> f32 { StandardNormal.sample(rng) }));
+        let out = self.forward_backward(b, d, latent, beta, false);
+        let finite = out.loss.is_finite() && self.grads_finite();
+        if !finite {
+            // Replay the same batch and noise with every value and gradient checked.
+            self.forward_backward(b, d, latent, beta, true);
+            let detail = self
+                .tape
+                .first_anomaly()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| format!("loss = {}", out.loss));
+            self.tape.set_anomaly_mode(false);
+            self.tape.clear();
+            return Err(detail);
+        }
+        self.opt.step(&mut self.model.params, &self.grads);
+        Ok(out)
+    }
+
+    fn forward_backward(&mut self, b: usize, d: usize, latent: usize, beta: f32, anomaly: bool) -> Losses {
+        let tape = &self.tape;
+        tape.clear();
+        tape.set_anomaly_mode(anomaly);
+        let x = tape.constant_from(&self.pixels, &[b, d]);
+        let eps = tape.constant_from(&self.eps, &[b, latent]);
+        let f = self.model.forward(tape, x, eps);
+        let l = loss(&f, x, beta);
+        let out = Losses {
+            loss: l.total.item() as f64,
+            recon: l.recon.item() as f64,
+            kl: l.kl.item() as f64,
+        };
+        // In anomaly mode an error is also kept by the tape (first_anomaly), which the caller
+        // reads before clearing; otherwise the tape is cleared now, releasing the parameters.
+        let _ = tape.try_backward_into(l.total, &mut self.grads);
+        if !anomaly {
+            tape.clear();
+        }
+        out
+    }
+
+    fn grads_finite(&self) -> bool {
+        self.model
+            .params
+            .iter()
+            .all(|(id, _, _)| self.grads.param(id).is_none_or(|g| g.data.iter().sum::<f32>().is_finite()))
+    }
+}
