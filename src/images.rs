@@ -233,7 +233,7 @@ pub fn save_grid(
 }
 
 /// The font size of captions, in pixels.
-const CAPTION_PX: u32 = 13;
+const CAPTION_PX: u32 = 14;
 
 /// Saves a grid like [`save_grid`], with a caption under each image (e.g.
 /// `"idx 123  score 310.2"`), black text on white. There is one image per
@@ -336,4 +336,95 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
         let _ = fs::remove_file(&tmp);
         RenderError::new(path, format!("cannot write: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::load_dir;
+
+    /// A fresh temporary folder for this test.
+    fn out_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vae-images-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn real_digits(count: usize) -> (Vec<f32>, Vec<usize>, Vec<u8>) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+        let test = load_dir(&dir).unwrap().test;
+        let pixels = test.images[..count * test.dim()]
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect();
+        let labels = test.labels.unwrap()[..count].to_vec();
+        (pixels, vec![test.rows, test.cols], labels)
+    }
+
+    #[test]
+    fn grid_of_real_digits() {
+        let (pixels, shape, _) = real_digits(25);
+        let path = out_dir("grid").join("grid.png");
+        let grid = Grid::new(shape[0], shape[1]);
+        save_grid(&path, &pixels, 25, &grid).unwrap();
+        let img = image::open(&path).unwrap().to_luma8();
+        assert_eq!(img.dimensions(), (10 * 56 + 11 * 2, 3 * 56 + 4 * 2));
+        assert_eq!(img.get_pixel(0, 0).0, [PAD_GREY]);
+        let distinct: std::collections::HashSet<u8> = img.pixels().map(|p| p.0[0]).collect();
+        assert!(distinct.len() > 100, "{}", distinct.len());
+        assert!(!PathBuf::from(format!("{}.tmp", path.display())).exists());
+    }
+
+    #[test]
+    fn grid_with_captions() {
+        let (pixels, shape, labels) = real_digits(12);
+        let captions: Vec<String> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("idx {i}  score {:.1}", 100.0 + 17.3 * f64::from(*l)))
+            .collect();
+        let path = out_dir("labeled").join("anomalies.png");
+        let grid = Grid::new(shape[0], shape[1])
+            .with_grid_cols(6)
+            .with_scale(3);
+        save_grid_labeled(&path, &pixels, &captions, &grid).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        let (w, h) = img.dimensions();
+        assert!(w >= 6 * 84 && h >= 2 * (84 + 19), "{w} x {h}");
+        // Black caption text on the white band under the first tile.
+        let band = (0..w).flat_map(|x| (90..104).map(move |y| (x, y)));
+        let dark = band.filter(|&(x, y)| img.get_pixel(x, y).0[0] < 80).count();
+        assert!(dark > 50, "{dark} dark pixels in the caption band");
+    }
+
+    #[test]
+    fn values_are_clamped_and_nan_is_black() {
+        let path = out_dir("clamp").join("clamp.png");
+        let grid = Grid::new(1, 4).with_pad(0).with_scale(1);
+        save_grid(&path, &[f32::NAN, -1.0, 2.0, 0.5], 1, &grid).unwrap();
+        let img = image::open(&path).unwrap().to_luma8();
+        assert_eq!(img.into_raw(), [0, 0, 255, 128]);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let path = out_dir("bad").join("bad.png");
+        let grid = Grid::new(2, 2);
+        let err = save_grid(&path, &[0.5; 7], 2, &grid).unwrap_err();
+        assert_eq!(err.message, "7 values given for 2 images of 2 x 2");
+        assert!(err.to_string().starts_with(&path.display().to_string()));
+        let err = save_grid(&path, &[], 0, &grid).unwrap_err();
+        assert_eq!(err.message, "no images to draw");
+        let err = save_grid(&path, &[0.0; 4], 1, &grid.with_scale(0)).unwrap_err();
+        assert_eq!(err.message, "image size 2 x 2 at scale 0 is empty");
+        let err = save_grid(&path, &[0.0; 4], 1, &grid.with_scale(100_000)).unwrap_err();
+        assert!(err.message.contains("larger than"), "{}", err.message);
+        let err = write_png(&path, &[0; 5], 2, 2, ColorType::L8).unwrap_err();
+        assert_eq!(err.message, "5 bytes given for a 2 x 2 L8 picture");
+        let missing = path.with_file_name("no/such/dir.png");
+        let err = save_grid(&missing, &[0.0; 4], 1, &grid).unwrap_err();
+        assert!(err.message.starts_with("cannot write"), "{}", err.message);
+        assert!(!path.exists());
+    }
 }

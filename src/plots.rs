@@ -90,6 +90,15 @@ fn padded(min: f64, max: f64) -> Range<f64> {
     (min - margin)..(max + margin)
 }
 
+/// Decimals enough to tell apart about ten ticks over `span`.
+fn decimals_for(span: f64) -> usize {
+    if span.is_finite() && span > 0.0 {
+        (-(span / 10.0).log10().floor()).clamp(0.0, 6.0) as usize
+    } else {
+        1
+    }
+}
+
 /// The finite values' minimum and maximum (infinite if there are none).
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values
@@ -135,6 +144,7 @@ pub fn loss_plot(path: &Path, train: &[f64], test: &[f64]) -> Result<(), RenderE
     };
     let (lo, hi) = bounds(train.iter().chain(test).copied());
     let y_range = padded(lo, hi);
+    let decimals = decimals_for(y_range.end - y_range.start);
     let series = [("train", train, TAB10[0]), ("test", test, TAB10[1])];
 
     render(path, LOSS_SIZE, |root| {
@@ -159,8 +169,9 @@ pub fn loss_plot(path: &Path, train: &[f64], test: &[f64]) -> Result<(), RenderE
                     String::new()
                 }
             })
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 17))
+            .y_label_formatter(&|v| format!("{v:.decimals$}"))
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.12))
             .draw()
@@ -233,6 +244,9 @@ pub fn latent_scatter(
     let (x_lo, x_hi) = bounds(groups.values().flatten().map(|p| p.0));
     let (y_lo, y_hi) = bounds(groups.values().flatten().map(|p| p.1));
     let radius = if n > 2000 { 2 } else { 3 };
+    let (x_range, y_range) = (padded(x_lo, x_hi), padded(y_lo, y_hi));
+    let x_decimals = decimals_for(x_range.end - x_range.start);
+    let y_decimals = decimals_for(y_range.end - y_range.start);
 
     render(path, SCATTER_SIZE, |root| {
         root.fill(&WHITE).map_err(text)?;
@@ -241,14 +255,16 @@ pub fn latent_scatter(
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(padded(x_lo, x_hi), padded(y_lo, y_hi))
+            .build_cartesian_2d(x_range, y_range)
             .map_err(text)?;
         chart
             .configure_mesh()
             .x_desc("z[0]")
             .y_desc("z[1]")
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 17))
+            .x_label_formatter(&|v| format!("{v:.x_decimals$}"))
+            .y_label_formatter(&|v| format!("{v:.y_decimals$}"))
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.12))
             .draw()
@@ -276,4 +292,87 @@ pub fn latent_scatter(
         }
         root.present().map_err(text)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::path::PathBuf;
+
+    fn out_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vae-plots-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Decodes the PNG, checks its size, returns its number of distinct colours.
+    fn check_png(path: &Path, size: (u32, u32)) -> usize {
+        let img = image::open(path).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), size);
+        img.pixels().map(|p| p.0).collect::<HashSet<_>>().len()
+    }
+
+    #[test]
+    fn loss_curves() {
+        let dir = out_dir("loss");
+        let train: Vec<f64> = (0..30).map(|e| 100.0 + 300.0 / (1.0 + e as f64)).collect();
+        let mut test: Vec<f64> = train.iter().map(|v| v + 4.0).collect();
+        test[5] = f64::NAN;
+        test[6] = f64::INFINITY;
+        let path = dir.join("loss.png");
+        loss_plot(&path, &train, &test).unwrap();
+        assert!(check_png(&path, LOSS_SIZE) > 20);
+
+        let one = dir.join("loss-one.png");
+        loss_plot(&one, &[543.2], &[540.0]).unwrap();
+        assert!(check_png(&one, LOSS_SIZE) > 20);
+
+        let nan = dir.join("loss-nan.png");
+        loss_plot(&nan, &[f64::NAN], &[]).unwrap();
+        assert!(check_png(&nan, LOSS_SIZE) > 2);
+
+        let err = loss_plot(&dir.join("none.png"), &[], &[]).unwrap_err();
+        assert_eq!(err.message, "no epochs to plot");
+    }
+
+    /// 10,000 points in ten clusters on a circle, with a few non-finite ones.
+    fn clusters() -> (Vec<f32>, Vec<u8>) {
+        let mut points = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..10_000u32 {
+            let l = (i % 10) as u8;
+            let angle = f32::from(l) * std::f32::consts::TAU / 10.0;
+            let (jx, jy) = (
+                (i * 7919 % 1000) as f32 / 1000.0,
+                (i * 104_729 % 997) as f32 / 997.0,
+            );
+            points.extend([2.5 * angle.cos() + jx - 0.5, 2.5 * angle.sin() + jy - 0.5]);
+            labels.push(l);
+        }
+        points[10] = f32::NAN;
+        points[21] = f32::INFINITY;
+        (points, labels)
+    }
+
+    #[test]
+    fn latent_scatter_with_and_without_labels() {
+        let dir = out_dir("scatter");
+        let (points, labels) = clusters();
+        let path = dir.join("latent.png");
+        let start = std::time::Instant::now();
+        latent_scatter(&path, &points, Some(&labels)).unwrap();
+        assert!(start.elapsed().as_secs_f64() < 5.0);
+        assert!(check_png(&path, SCATTER_SIZE) > 20);
+
+        let plain = dir.join("latent-nolabels.png");
+        latent_scatter(&plain, &points, None).unwrap();
+        assert!(check_png(&plain, SCATTER_SIZE) > 2);
+
+        let err = latent_scatter(&plain, &points[1..], None).unwrap_err();
+        assert_eq!(err.message, "19999 coordinates do not make 2-d points");
+        let err = latent_scatter(&plain, &points, Some(&labels[1..])).unwrap_err();
+        assert_eq!(err.message, "9999 labels for 10000 points");
+    }
 }
