@@ -47,16 +47,22 @@ pub fn evaluate(model: &Vae, set: &ImageSet, binarize: Binarize, beta: f32, seed
     let mut rng = eval_rng(seed);
     let latent = model.config.latent;
     let mut sum = Losses::default();
-    for_batches(model, set, binarize, &mut rng, |tape, pixels, chunk, rng| {
-        let b = chunk.len();
-        let x = tape.constant_from(pixels, &[b, set.dim()]);
-        let eps = tape.constant_from(&normal(b * latent, rng), &[b, latent]);
-        let l = loss(&model.forward(tape, x, eps), x, beta);
-        let w = b as f64;
-        sum.loss += l.total.item() as f64 * w;
-        sum.recon += l.recon.item() as f64 * w;
-        sum.kl += l.kl.item() as f64 * w;
-    });
+    for_batches(
+        model,
+        set,
+        binarize,
+        &mut rng,
+        |tape, pixels, chunk, rng| {
+            let b = chunk.len();
+            let x = tape.constant_from(pixels, &[b, set.dim()]);
+            let eps = tape.constant_from(&normal(b * latent, rng), &[b, latent]);
+            let l = loss(&model.forward(tape, x, eps), x, beta);
+            let w = b as f64;
+            sum.loss += l.total.item() as f64 * w;
+            sum.recon += l.recon.item() as f64 * w;
+            sum.kl += l.kl.item() as f64 * w;
+        },
+    );
     let n = set.len().max(1) as f64;
     Losses {
         loss: sum.loss / n,
@@ -73,34 +79,40 @@ pub fn iw_scores(model: &Vae, set: &ImageSet, k: usize, binarize: Binarize, seed
     let latent = model.config.latent;
     let k = k.max(1);
     let mut scores = vec![0.0; set.len()];
-    for_batches(model, set, binarize, &mut rng, |tape, pixels, chunk, rng| {
-        let b = chunk.len();
-        let x = tape.constant_from(pixels, &[b, set.dim()]);
-        let (mu, logvar) = model.encode(tape, x);
-        let (mut m, mut s) = (vec![f64::NEG_INFINITY; b], vec![0.0f64; b]);
-        for _ in 0..k {
-            let e = normal(b * latent, rng);
-            let eps = tape.constant_from(&e, &[b, latent]);
-            let z = mu + (logvar * 0.5).exp() * eps;
-            let recon = model.decode(tape, z).bce_with_logits(x).sum_axis(1, false);
-            // log w = log p(x|z) + log p(z) - log q(z|x); the 2π terms cancel.
-            let log_pz = z.square().sum_axis(1, false) * -0.5;
-            let log_qz = (eps.square() + logvar).sum_axis(1, false) * -0.5;
-            let log_w = (-recon + log_pz - log_qz).value();
-            for (j, &lw) in log_w.data.iter().enumerate() {
-                let lw = lw as f64;
-                if lw > m[j] {
-                    s[j] = s[j] * (m[j] - lw).exp() + 1.0;
-                    m[j] = lw;
-                } else {
-                    s[j] += (lw - m[j]).exp();
+    for_batches(
+        model,
+        set,
+        binarize,
+        &mut rng,
+        |tape, pixels, chunk, rng| {
+            let b = chunk.len();
+            let x = tape.constant_from(pixels, &[b, set.dim()]);
+            let (mu, logvar) = model.encode(tape, x);
+            let (mut m, mut s) = (vec![f64::NEG_INFINITY; b], vec![0.0f64; b]);
+            for _ in 0..k {
+                let e = normal(b * latent, rng);
+                let eps = tape.constant_from(&e, &[b, latent]);
+                let z = mu + (logvar * 0.5).exp() * eps;
+                let recon = model.decode(tape, z).bce_with_logits(x).sum_axis(1, false);
+                // log w = log p(x|z) + log p(z) - log q(z|x); the 2π terms cancel.
+                let log_pz = z.square().sum_axis(1, false) * -0.5;
+                let log_qz = (eps.square() + logvar).sum_axis(1, false) * -0.5;
+                let log_w = (-recon + log_pz - log_qz).value();
+                for (j, &lw) in log_w.data.iter().enumerate() {
+                    let lw = lw as f64;
+                    if lw > m[j] {
+                        s[j] = s[j] * (m[j] - lw).exp() + 1.0;
+                        m[j] = lw;
+                    } else {
+                        s[j] += (lw - m[j]).exp();
+                    }
                 }
             }
-        }
-        for (j, &i) in chunk.iter().enumerate() {
-            scores[i] = -(m[j] + s[j].ln() - (k as f64).ln());
-        }
-    });
+            for (j, &i) in chunk.iter().enumerate() {
+                scores[i] = -(m[j] + s[j].ln() - (k as f64).ln());
+            }
+        },
+    );
     scores
 }
 
@@ -123,24 +135,33 @@ pub fn latent_stats(model: &Vae, set: &ImageSet) -> LatentStats {
     let mut rng = eval_rng(0);
     let mut mus = vec![0.0f32; set.len() * latent];
     let mut kl = vec![0.0f64; latent];
-    for_batches(model, set, Binarize::None, &mut rng, |tape, pixels, chunk, _| {
-        let b = chunk.len();
-        let x = tape.constant_from(pixels, &[b, set.dim()]);
-        let (mu, logvar) = model.encode(tape, x);
-        let (mu, lv) = (mu.value(), logvar.value());
-        for (j, &i) in chunk.iter().enumerate() {
-            for d in 0..latent {
-                let (m, l) = (mu.data[j * latent + d], lv.data[j * latent + d]);
-                mus[i * latent + d] = m;
-                kl[d] += 0.5 * (m as f64 * m as f64 + (l as f64).exp() - l as f64 - 1.0);
+    for_batches(
+        model,
+        set,
+        Binarize::None,
+        &mut rng,
+        |tape, pixels, chunk, _| {
+            let b = chunk.len();
+            let x = tape.constant_from(pixels, &[b, set.dim()]);
+            let (mu, logvar) = model.encode(tape, x);
+            let (mu, lv) = (mu.value(), logvar.value());
+            for (j, &i) in chunk.iter().enumerate() {
+                for d in 0..latent {
+                    let (m, l) = (mu.data[j * latent + d], lv.data[j * latent + d]);
+                    mus[i * latent + d] = m;
+                    kl[d] += 0.5 * (m as f64 * m as f64 + (l as f64).exp() - l as f64 - 1.0);
+                }
             }
-        }
-    });
+        },
+    );
     let n = set.len().max(1) as f64;
     kl.iter_mut().for_each(|k| *k /= n);
     let mut activity = vec![0.0f64; latent];
     for (d, a) in activity.iter_mut().enumerate() {
-        let mean = (0..set.len()).map(|i| mus[i * latent + d] as f64).sum::<f64>() / n;
+        let mean = (0..set.len())
+            .map(|i| mus[i * latent + d] as f64)
+            .sum::<f64>()
+            / n;
         *a = (0..set.len())
             .map(|i| (mus[i * latent + d] as f64 - mean).powi(2))
             .sum::<f64>()

@@ -2,10 +2,16 @@
 //!
 //! A variational autoencoder on MNIST, built on the from-scratch [`autograd`] engine: the model
 //! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
-//! checkpoints ([`checkpoint`]), pictures ([`images`], [`plots`], [`report`]).
+//! checkpoints ([`checkpoint`]), pictures ([`images`], [`plots`]).
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+/// IDX files (plain or gzipped), the MNIST data set, and batches of `f32` pixels.
+pub mod data;
 pub mod eval;
+/// Image grids as PNG files (digits, samples, reconstructions, captioned grids).
+pub mod images;
 pub mod model;
+/// Plots: loss curves and latent scatter plots.
+pub mod plots;
 pub mod train;

@@ -28,7 +28,9 @@ impl OptimizerKind {
             "sgd" => Ok(OptimizerKind::Sgd),
             "rmsprop" => Ok(OptimizerKind::RmsProp),
             "adam" => Ok(OptimizerKind::Adam),
-            _ => Err(format!("unknown optimizer {s:?} (expected rmsprop, adam or sgd)")),
+            _ => Err(format!(
+                "unknown optimizer {s:?} (expected rmsprop, adam or sgd)"
+            )),
         }
     }
 
@@ -124,10 +126,16 @@ impl TrainConfig {
             return Err("--batch-size must be at least 1".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("--lr must be a positive finite number, got {}", self.lr));
+            return Err(format!(
+                "--lr must be a positive finite number, got {}",
+                self.lr
+            ));
         }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
-            return Err(format!("--beta must be a finite number >= 0, got {}", self.beta));
+            return Err(format!(
+                "--beta must be a finite number >= 0, got {}",
+                self.beta
+            ));
         }
         Ok(())
     }
@@ -187,7 +195,11 @@ pub enum TrainError {
 impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TrainError::Diverged { epoch, step, detail } => write!(
+            TrainError::Diverged {
+                epoch,
+                step,
+                detail,
+            } => write!(
                 f,
                 "training diverged at epoch {epoch}, step {step}: {detail}. Try a smaller --lr."
             ),
@@ -315,7 +327,14 @@ impl Trainer {
         Ok(out)
     }
 
-    fn forward_backward(&mut self, b: usize, d: usize, latent: usize, beta: f32, anomaly: bool) -> Losses {
+    fn forward_backward(
+        &mut self,
+        b: usize,
+        d: usize,
+        latent: usize,
+        beta: f32,
+        anomaly: bool,
+    ) -> Losses {
         let tape = &self.tape;
         tape.clear();
         tape.set_anomaly_mode(anomaly);
@@ -338,9 +357,10 @@ impl Trainer {
     }
 
     fn grads_finite(&self) -> bool {
-        self.model
-            .params
-            .iter()
-            .all(|(id, _, _)| self.grads.param(id).is_none_or(|g| g.data.iter().sum::<f32>().is_finite()))
+        self.model.params.iter().all(|(id, _, _)| {
+            self.grads
+                .param(id)
+                .is_none_or(|g| g.data.iter().sum::<f32>().is_finite())
+        })
     }
 }

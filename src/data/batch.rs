@@ -1,0 +1,200 @@
+//! Epoch orders and batches of `f32` pixels.
+//!
+//! The order of an epoch depends only on `(seed, epoch)`, so a run resumed at
+//! an epoch boundary sees the same order without saving any RNG state.
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, RngExt, SeedableRng};
+
+use super::error::DataError;
+use super::set::ImageSet;
+
+/// How pixels become `f32` inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Binarize {
+    /// Each pixel becomes `pixel / 255`, in `[0, 1]`.
+    #[default]
+    None,
+    /// Dynamic binarization: each pixel becomes `1.0` with probability
+    /// `pixel / 255` and `0.0` otherwise, drawn afresh every time the image is
+    /// used (so 0 stays 0 and 255 stays 1 without a draw).
+    Dynamic,
+}
+
+/// The RNG of epoch `epoch` of a run seeded with `seed`: a
+/// `Xoshiro256PlusPlus` seeded from `seed ^ epoch * 0x9E37_79B9_7F4A_7C15`.
+pub fn epoch_rng(seed: u64, epoch: usize) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// The order in which epoch `epoch` visits `n` items: a Fisher-Yates shuffle
+/// of `0..n` driven by [`epoch_rng`]`(seed, epoch)`. The same `(n, seed,
+/// epoch)` always gives the same order, on every platform.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order = Vec::with_capacity(n);
+    shuffle_into(&mut order, n, seed, epoch);
+    order
+}
+
+/// Like [`epoch_order`], writing into `order` (cleared first) so that its
+/// allocation is reused from epoch to epoch.
+pub fn shuffle_into(order: &mut Vec<usize>, n: usize, seed: u64, epoch: usize) {
+    order.clear();
+    order.extend(0..n);
+    let mut rng = epoch_rng(seed, epoch);
+    for i in (1..n).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+}
+
+/// Fills `out` with the images at `indices`, one after another, each as
+/// `set.dim()` values in `[0, 1]`, row-major: `out[b * dim + p]` is pixel `p`
+/// of image `indices[b]`.
+///
+/// With [`Binarize::None`] a pixel becomes `pixel / 255`; with
+/// [`Binarize::Dynamic`] it becomes `1.0` with probability `pixel / 255`
+/// (exactly: a uniform draw from `0..255` below the pixel), else `0.0`. The
+/// `rng` is used only by `Dynamic`. Nothing is allocated.
+///
+/// # Errors
+/// If `out.len() != indices.len() * set.dim()`, if an index is out of range,
+/// or if the set's fields are inconsistent.
+pub fn fill_batch<R: Rng + ?Sized>(
+    set: &ImageSet,
+    indices: &[usize],
+    out: &mut [f32],
+    binarize: Binarize,
+    rng: &mut R,
+) -> Result<(), DataError> {
+    set.check()?;
+    let dim = set.dim();
+    let expected = indices.len().checked_mul(dim);
+    if expected != Some(out.len()) {
+        return Err(DataError::BufferSize {
+            expected: expected.unwrap_or(usize::MAX),
+            found: out.len(),
+        });
+    }
+    if dim == 0 {
+        return Ok(());
+    }
+    for (&i, dst) in indices.iter().zip(out.chunks_exact_mut(dim)) {
+        let src = set.get(i).ok_or(DataError::IndexOutOfRange {
+            index: i,
+            len: set.len(),
+        })?;
+        match binarize {
+            Binarize::None => {
+                for (d, &p) in dst.iter_mut().zip(src) {
+                    *d = f32::from(p) / 255.0;
+                }
+            }
+            Binarize::Dynamic => {
+                for (d, &p) in dst.iter_mut().zip(src) {
+                    *d = match p {
+                        0 => 0.0,
+                        255 => 1.0,
+                        _ if rng.random_range(0..255u32) < u32::from(p) => 1.0,
+                        _ => 0.0,
+                    };
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One batch from a [`Batcher`].
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// The images' indices in the set.
+    pub indices: &'a [usize],
+    /// Their pixels, `indices.len() * dim` values, row-major.
+    pub pixels: &'a [f32],
+}
+
+/// A reusable batch source: shuffles each epoch with [`shuffle_into`] and
+/// fills one internal buffer with [`fill_batch`], batch after batch.
+///
+/// ```no_run
+/// # use vae::data::{Batcher, Binarize, ImageSet};
+/// # fn f(set: &ImageSet, rng: &mut rand::rngs::Xoshiro256PlusPlus) -> Result<(), vae::data::DataError> {
+/// let mut batches = Batcher::new(128, Binarize::Dynamic);
+/// for epoch in 0..10 {
+///     batches.start_epoch(set.len(), 42, epoch);
+///     while let Some(batch) = batches.next_batch(set, rng) {
+///         let batch = batch?;
+///         // batch.pixels: batch.indices.len() x set.dim(), row-major
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Batcher {
+    batch_size: usize,
+    binarize: Binarize,
+    order: Vec<usize>,
+    pos: usize,
+    buf: Vec<f32>,
+}
+
+impl Batcher {
+    /// A batcher of up to `batch_size` images (at least 1) per batch.
+    pub fn new(batch_size: usize, binarize: Binarize) -> Self {
+        Batcher {
+            batch_size: batch_size.max(1),
+            binarize,
+            order: Vec::new(),
+            pos: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Starts epoch `epoch` over `n` images, in the order
+    /// [`epoch_order`]`(n, seed, epoch)`.
+    pub fn start_epoch(&mut self, n: usize, seed: u64, epoch: usize) {
+        shuffle_into(&mut self.order, n, seed, epoch);
+        self.pos = 0;
+    }
+
+    /// The number of batches in the current epoch, the last possibly partial.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+
+    /// The next batch of the epoch: its image indices and its pixels
+    /// (`indices.len() * set.dim()` values), or `None` at the end of the
+    /// epoch. The last batch may be smaller than the batch size.
+    pub fn next_batch<R: Rng + ?Sized>(
+        &mut self,
+        set: &ImageSet,
+        rng: &mut R,
+    ) -> Option<Result<Batch<'_>, DataError>> {
+        if self.pos >= self.order.len() {
+            return None;
+        }
+        let end = self.order.len().min(self.pos + self.batch_size);
+        let (start, rows) = (self.pos, end - self.pos);
+        self.pos = end;
+        let len = match rows.checked_mul(set.dim()) {
+            Some(len) => len,
+            None => {
+                return Some(Err(DataError::Inconsistent {
+                    message: "batch size times image size overflows".into(),
+                }));
+            }
+        };
+        if self.buf.len() < len {
+            self.buf.resize(len, 0.0);
+        }
+        let indices = &self.order[start..end];
+        let out = &mut self.buf[..len];
+        Some(
+            fill_batch(set, indices, out, self.binarize, rng).map(|()| Batch {
+                indices,
+                pixels: &*out,
+            }),
+        )
+    }
+}
