@@ -14,4 +14,5 @@ pub mod images;
 pub mod model;
 /// Plots: loss curves and latent scatter plots.
 pub mod plots;
+pub mod report;
 pub mod train;
