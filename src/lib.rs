@@ -15,4 +15,5 @@ pub mod model;
 /// Plots: loss curves and latent scatter plots.
 pub mod plots;
 pub mod report;
+pub mod run;
 pub mod train;

@@ -1,0 +1,106 @@
+//! What a training run records: one row per epoch, written to `metrics.csv`, and kept in the
+//! checkpoint so a resumed run's files cover the whole run.
+
+use crate::checkpoint::write_atomic;
+use crate::train::Losses;
+use std::path::Path;
+
+/// The header of `metrics.csv`.
+pub const METRICS_HEADER: &str =
+    "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,images_per_s";
+
+/// One epoch's figures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training losses over the epoch.
+    pub train: Losses,
+    /// Test losses after the epoch.
+    pub test: Losses,
+    /// Training time of the epoch, without evaluation.
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_s: f64,
+}
+
+impl EpochRecord {
+    /// The CSV row.
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.4},{:.1}",
+            self.epoch,
+            self.train.loss,
+            self.train.recon,
+            self.train.kl,
+            self.test.loss,
+            self.test.recon,
+            self.test.kl,
+            self.seconds,
+            self.images_per_s
+        )
+    }
+
+    /// The one-line summary printed after each epoch.
+    pub fn line(&self, epochs: usize) -> String {
+        format!(
+            "epoch {:>3}/{epochs}  train {:.2} (rec {:.2}, kl {:.2})  test {:.2} (rec {:.2}, kl {:.2})  {:.2} s  {:.0} img/s",
+            self.epoch,
+            self.train.loss,
+            self.train.recon,
+            self.train.kl,
+            self.test.loss,
+            self.test.recon,
+            self.test.kl,
+            self.seconds,
+            self.images_per_s
+        )
+    }
+
+    /// As JSON (kept in checkpoints).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!([
+            self.epoch,
+            self.train.loss,
+            self.train.recon,
+            self.train.kl,
+            self.test.loss,
+            self.test.recon,
+            self.test.kl,
+            self.seconds,
+            self.images_per_s
+        ])
+    }
+
+    /// Reads [`EpochRecord::to_json`] back.
+    pub fn from_json(v: &serde_json::Value) -> Option<EpochRecord> {
+        let a = v.as_array()?;
+        let f = |i: usize| a.get(i).and_then(|x| x.as_f64());
+        Some(EpochRecord {
+            epoch: f(0)? as usize,
+            train: Losses {
+                loss: f(1)?,
+                recon: f(2)?,
+                kl: f(3)?,
+            },
+            test: Losses {
+                loss: f(4)?,
+                recon: f(5)?,
+                kl: f(6)?,
+            },
+            seconds: f(7)?,
+            images_per_s: f(8)?,
+        })
+    }
+}
+
+/// Writes `metrics.csv` (all rows so far) atomically.
+pub fn write_metrics(path: &Path, records: &[EpochRecord]) -> std::io::Result<()> {
+    let mut s = String::from(METRICS_HEADER);
+    s.push('\n');
+    for r in records {
+        s.push_str(&r.csv_row());
+        s.push('\n');
+    }
+    write_atomic(path, s.as_bytes())
+}
