@@ -263,7 +263,7 @@ impl Trainer {
         shuffle_into(&mut self.order, train.len(), cfg.seed, epoch);
         // A second stream for noise and binarization, also a function of (seed, epoch) only,
         // so a run resumed at an epoch boundary continues bit for bit.
-        let mut rng = epoch_rng(cfg.seed ^ 0x5eed_0f_4015e, epoch);
+        let mut rng = epoch_rng(cfg.seed ^ 0x05ee_d0f4_015e, epoch);
         let steps = train.len().div_ceil(cfg.batch_size);
         let (mut sum, mut n) = (Losses::default(), 0usize);
         let order = std::mem::take(&mut self.order);
