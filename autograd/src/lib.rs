@@ -1,1 +1,4 @@
 //! placeholder
+
+/// Matrix-multiply (GEMM) kernels: naive, blocked, AVX2+FMA, threaded.
+pub mod kernels;
