@@ -31,6 +31,7 @@ pub mod check;
 mod error;
 mod grads;
 pub mod init;
+/// Matrix-multiply (GEMM) kernels: naive, blocked, AVX2+FMA, threaded.
 pub mod kernels;
 pub mod ops;
 pub mod optim;

@@ -1,6 +1,143 @@
-//! Placeholder gemm (replaced by the blocked SIMD kernels).
+//! Single-precision matrix multiply (GEMM) kernels.
+//!
+//! Everything funnels through [`gemm`] / [`gemm_with`]:
+//!
+//! ```text
+//! C <- alpha * A * B + beta * C
+//! ```
+//!
+//! where `A` is `m x k`, `B` is `k x n` and `C` is `m x n`, each given as a
+//! flat slice plus a row stride and a column stride (in elements). Element
+//! `(i, p)` of `A` lives at `a[i * rsa + p * csa]`; a transposed operand is
+//! just the same slice with the two strides swapped.
+//!
+//! Implementations (see [`Kernel`]):
+//!
+//! * `naive` – the reference triple loop, the oracle of the tests;
+//! * `blocked` – portable Goto/BLIS loops (NC/KC/MC blocking, packed panels)
+//!   around an `MR x NR` register tile written in plain Rust;
+//! * `avx2` – the same loops around a 6x16 `std::arch` AVX2+FMA micro-kernel,
+//!   plus a no-pack path ([`gemm_small`]) for shapes where packing costs more
+//!   than it saves;
+//! * `matrixmultiply` – the `matrixmultiply` crate, as the yardstick.
+//!
+//! Threading: large products are split into output blocks (along `m` and/or
+//! `n`, never along `k`) that run on rayon's current pool. Which micro-kernel
+//! and which `KC` blocking is used depends only on the shape, never on the
+//! number of threads, so the result is bitwise identical for any thread count.
 
-/// `C <- alpha A B + beta C` with strides in elements.
+mod auto;
+mod avx2;
+mod blocked;
+mod layout;
+mod naive;
+mod pack;
+mod parallel;
+mod portable;
+mod small;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+pub use auto::{AutoChoice, auto_choice};
+use layout::{MatMut, MatRef};
+
+/// A GEMM implementation, for [`gemm_with`] or the `AUTOGRAD_KERNEL`
+/// environment variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Reference triple loop (`i`, `j`, then `p` in order, accumulating in
+    /// `f32`). Slow; the oracle of the tests. Single-threaded.
+    Naive,
+    /// Portable Goto/BLIS blocked kernel with packed panels and a register
+    /// tile in plain Rust. Always available; the fallback.
+    Blocked,
+    /// Blocked kernel with the AVX2+FMA 6x16 micro-kernel. Falls back to
+    /// [`Kernel::Blocked`] when the CPU lacks AVX2 or FMA.
+    Avx2Fma,
+    /// The `matrixmultiply` crate's `sgemm` (the yardstick).
+    MatrixMultiply,
+    /// Picks the best of our own kernels for the shape (see [`auto_choice`]).
+    Auto,
+}
+
+/// The values accepted by `AUTOGRAD_KERNEL` / [`Kernel::from_str`].
+const KERNEL_NAMES: &str = "naive|blocked|avx2|matrixmultiply|auto";
+
+/// Error returned by [`Kernel::from_str`] for an unknown kernel name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownKernel(pub String);
+
+impl fmt::Display for UnknownKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown gemm kernel {:?}; valid values: {KERNEL_NAMES}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownKernel {}
+
+impl FromStr for Kernel {
+    type Err = UnknownKernel;
+
+    /// Parses `naive|blocked|avx2|matrixmultiply|auto` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "naive" => Ok(Kernel::Naive),
+            "blocked" => Ok(Kernel::Blocked),
+            "avx2" => Ok(Kernel::Avx2Fma),
+            "matrixmultiply" => Ok(Kernel::MatrixMultiply),
+            "auto" => Ok(Kernel::Auto),
+            _ => Err(UnknownKernel(s.to_string())),
+        }
+    }
+}
+
+/// Whether this CPU supports the AVX2+FMA micro-kernel (detected at run time,
+/// cached by the standard library).
+pub fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The process-wide kernel used by [`gemm`]: [`Kernel::Auto`] unless the
+/// environment variable `AUTOGRAD_KERNEL` (read once) names another one.
+///
+/// # Panics
+/// If `AUTOGRAD_KERNEL` is set to something other than
+/// `naive|blocked|avx2|matrixmultiply|auto`.
+pub fn default_kernel() -> Kernel {
+    static DEFAULT: OnceLock<Kernel> = OnceLock::new();
+    *DEFAULT.get_or_init(|| match std::env::var("AUTOGRAD_KERNEL") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|e: UnknownKernel| panic!("AUTOGRAD_KERNEL: {e}")),
+        Err(_) => Kernel::Auto,
+    })
+}
+
+/// `C <- alpha * A * B + beta * C` with the process default kernel
+/// ([`default_kernel`]).
+///
+/// `A` is `m x k` with element `(i, p)` at `a[i * rsa + p * csa]`, `B` is
+/// `k x n` with `(p, j)` at `b[p * rsb + j * csb]`, and `C` is `m x n` with
+/// `(i, j)` at `c[i * rsc + j * csc]`. With `beta == 0`, `C` is written and
+/// never read (it may hold NaN). `k == 0` gives `C <- beta * C`; `m == 0` or
+/// `n == 0` is a no-op.
+///
+/// # Panics
+/// If a slice is too short for its sizes and strides (the message names the
+/// operand and gives the required and actual lengths).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     m: usize,
@@ -18,18 +155,138 @@ pub fn gemm(
     rsc: usize,
     csc: usize,
 ) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = 0.0;
-            for p in 0..k {
-                s += a[i * rsa + p * csa] * b[p * rsb + j * csb];
-            }
-            let dst = &mut c[i * rsc + j * csc];
-            *dst = if beta == 0.0 {
-                alpha * s
-            } else {
-                alpha * s + beta * *dst
-            };
-        }
+    gemm_with(
+        default_kernel(),
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        beta,
+        c,
+        rsc,
+        csc,
+    );
+}
+
+/// Like [`gemm`], but with an explicitly chosen [`Kernel`].
+///
+/// # Panics
+/// If a slice is too short for its sizes and strides.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(
+    kernel: Kernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+) {
+    layout::check_len("A", a.len(), m, k, rsa, csa);
+    layout::check_len("B", b.len(), k, n, rsb, csb);
+    layout::check_len("C", c.len(), m, n, rsc, csc);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let a = MatRef::new(a, rsa, csa);
+    let b = MatRef::new(b, rsb, csb);
+    let c = MatMut::new(c, rsc, csc);
+    if kernel == Kernel::Naive {
+        // The oracle does everything itself (k == 0 included).
+        naive::gemm(m, k, n, alpha, a, b, beta, c);
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        layout::scale(m, n, beta, c);
+        return;
+    }
+    match kernel {
+        Kernel::Naive => unreachable!(),
+        Kernel::Blocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
+        Kernel::Avx2Fma => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
+        Kernel::MatrixMultiply => mm_sgemm(m, k, n, alpha, a, b, beta, c),
+        Kernel::Auto => match auto_choice(m, k, n) {
+            AutoChoice::Small => small::gemm(m, k, n, alpha, a, b, beta, c),
+            AutoChoice::Avx2Blocked => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
+            AutoChoice::PortableBlocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
+        },
+    }
+}
+
+/// The no-pack small-size path on its own (what [`Kernel::Auto`] uses for
+/// small or skinny shapes): AVX2 tiles that read `A` through its strides and
+/// `B` rows directly when they are contiguous (`csb == 1`; otherwise `B` is
+/// packed once). Falls back to [`Kernel::Blocked`] without AVX2+FMA.
+/// Same contract and panics as [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_small(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+) {
+    layout::check_len("A", a.len(), m, k, rsa, csa);
+    layout::check_len("B", b.len(), k, n, rsb, csb);
+    layout::check_len("C", c.len(), m, n, rsc, csc);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (a, b) = (MatRef::new(a, rsa, csa), MatRef::new(b, rsb, csb));
+    let c = MatMut::new(c, rsc, csc);
+    if k == 0 || alpha == 0.0 {
+        layout::scale(m, n, beta, c);
+        return;
+    }
+    small::gemm(m, k, n, alpha, a, b, beta, c);
+}
+
+/// Calls `matrixmultiply::sgemm`.
+#[allow(clippy::too_many_arguments)]
+fn mm_sgemm(m: usize, k: usize, n: usize, alpha: f32, a: MatRef, b: MatRef, beta: f32, c: MatMut) {
+    // SAFETY: `gemm_with` checked that every element (i, p) / (p, j) / (i, j)
+    // addressed through these strides lies inside its slice, and `c` comes
+    // from a `&mut` slice that is not aliased by `a` or `b`. Strides fit in
+    // isize because they address elements of an allocation.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.ptr,
+            a.rs as isize,
+            a.cs as isize,
+            b.ptr,
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.ptr,
+            c.rs as isize,
+            c.cs as isize,
+        );
     }
 }

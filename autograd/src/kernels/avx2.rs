@@ -1,0 +1,302 @@
+//! AVX2+FMA micro-kernel (`std::arch`), 6 x 16 register tile.
+//!
+//! Per `k` step: two 8-wide loads of a `B` row, six `vbroadcastss` of an `A`
+//! column, twelve `vfmadd231ps` into twelve ymm accumulators (6 rows x 2
+//! vectors). Twelve independent FMA chains cover Zen3's 2 FMA pipes x 4-cycle
+//! latency, and 12 + 2 + 1 of the 16 ymm registers are live.
+//!
+//! The core ([`tile_core`]) reads `A` through arbitrary strides (it only
+//! broadcasts scalars) and `B` rows with unit column stride, so it serves both
+//! packed panels (blocked path) and unpacked operands (the small path).
+//! Edge tiles use a row count specialised at compile time and masked column
+//! loads/stores, so nothing outside the valid tile is read or written.
+
+use super::blocked::{self, MicroKernel};
+use super::layout::{MatMut, MatRef};
+use super::pack;
+
+/// Tile rows: six broadcast `A` values per `k` step.
+pub(crate) const MR: usize = 6;
+/// Tile columns: two ymm vectors of `B` per `k` step.
+pub(crate) const NR: usize = 16;
+
+/// The AVX2+FMA 6 x 16 micro-kernel with its cache blocking (Zen3).
+pub(crate) struct Avx2;
+
+impl MicroKernel for Avx2 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    /// 144 x 256 x 4 B = 144 KiB packed `A` block (`ic` loop): stays in the
+    /// 512 KiB L2 while every `B` micro-panel of the `jr` loop streams past.
+    const MC: usize = 144;
+    /// 256-deep panels (`pc` loop): a `B` micro-panel is 256 x 16 x 4 B =
+    /// 16 KiB, half the 32 KiB L1d, with room for the 6 KiB `A` micro-panel.
+    const KC: usize = 256;
+    /// 256 x 3072 x 4 B = 3 MiB packed `B` block (`jc` loop): in the 32 MiB
+    /// L3, shared by both cores.
+    const NC: usize = 3072;
+
+    unsafe fn pack_a(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
+        // SAFETY: forwarded contract.
+        unsafe { pack::pack_a::<MR>(mc, kc, a, dst) }
+    }
+
+    unsafe fn pack_b(kc: usize, nc: usize, b: MatRef, dst: &mut [f32]) {
+        // SAFETY: forwarded contract.
+        unsafe { pack::pack_b::<NR>(kc, nc, b, dst) }
+    }
+
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        alpha: f32,
+        beta: f32,
+        c: MatMut,
+        rows: usize,
+        cols: usize,
+    ) {
+        let a = MatRef::from_raw(a, 1, MR);
+        // SAFETY: packed panels are kc x MR / kc x NR (zero-padded, so full
+        // NR-wide B rows are readable); the caller guarantees C and AVX2+FMA.
+        unsafe { strided_tile(kc, a, b, NR, true, alpha, beta, c, rows, cols) }
+    }
+}
+
+/// Blocked GEMM with the AVX2 micro-kernel, or the portable one if the CPU
+/// lacks AVX2/FMA.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_blocked(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: MatRef,
+    b: MatRef,
+    beta: f32,
+    c: MatMut,
+) {
+    if super::avx2_available() {
+        // SAFETY: AVX2+FMA detected; views checked by `gemm_with`.
+        unsafe { blocked::gemm_blocked::<Avx2>(m, k, n, alpha, a, b, beta, c) }
+    } else {
+        blocked::gemm_portable(m, k, n, alpha, a, b, beta, c)
+    }
+}
+
+/// One `rows x cols` tile (`rows <= 6`, `cols <= 16`):
+/// `C <- alpha * A * B + beta * C` with `A` read as `a(i, p)` through its
+/// strides and `B` row `p` at `b + p * rsb` (unit column stride).
+/// With `b_padded`, all 16 (or 8 when `cols <= 8`) floats of each `B` row
+/// may be read; otherwise only the first `cols` are (masked loads).
+///
+/// # Safety
+/// `a` readable for `rows x k`, `b` as described, `c` writable for
+/// `rows x cols`, and the CPU supports AVX2 and FMA.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn strided_tile(
+    k: usize,
+    a: MatRef,
+    b: *const f32,
+    rsb: usize,
+    b_padded: bool,
+    alpha: f32,
+    beta: f32,
+    c: MatMut,
+    rows: usize,
+    cols: usize,
+) {
+    debug_assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+    macro_rules! go {
+        ($nv:literal, $masked:literal) => {
+            // SAFETY: forwarded contract; ROWS == rows.
+            unsafe {
+                match rows {
+                    6 => tile_core::<6, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
+                    5 => tile_core::<5, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
+                    4 => tile_core::<4, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
+                    3 => tile_core::<3, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
+                    2 => tile_core::<2, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
+                    _ => tile_core::<1, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
+                }
+            }
+        };
+    }
+    match (cols <= 8, b_padded || cols % 8 == 0) {
+        (false, true) => go!(2, false),
+        (false, false) => go!(2, true),
+        (true, true) => go!(1, false),
+        (true, false) => go!(1, true),
+    }
+}
+
+/// Non-x86 stub (never called: `avx2_available()` is false there).
+///
+/// # Safety
+/// Never safe to call.
+#[allow(clippy::too_many_arguments)]
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn strided_tile(
+    _k: usize,
+    _a: MatRef,
+    _b: *const f32,
+    _rsb: usize,
+    _b_padded: bool,
+    _alpha: f32,
+    _beta: f32,
+    _c: MatMut,
+    _rows: usize,
+    _cols: usize,
+) {
+    unreachable!("AVX2 kernel called on a non-x86_64 target")
+}
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Lane mask with the first `valid` (0..=8) lanes set.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn lane_mask(valid: usize) -> __m256i {
+    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(valid as i32), idx)
+}
+
+/// The register tile: `ROWS x (8 * NV)` accumulators; `MASKED` loads only
+/// the first `cols` floats of each `B` row.
+///
+/// # Safety
+/// As [`strided_tile`], with `rows == ROWS` and `cols <= 8 * NV`.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool>(
+    k: usize,
+    a: MatRef,
+    b: *const f32,
+    rsb: usize,
+    alpha: f32,
+    beta: f32,
+    c: MatMut,
+    cols: usize,
+) {
+    let mut masks = [_mm256_setzero_si256(); NV];
+    for (v, m) in masks.iter_mut().enumerate() {
+        // SAFETY: AVX2 is available (caller contract).
+        *m = unsafe { lane_mask(cols.saturating_sub(8 * v).min(8)) };
+    }
+    let mut acc = [[_mm256_setzero_ps(); NV]; ROWS];
+    let (mut ap, mut bp) = (a.ptr, b);
+    for _ in 0..k {
+        let mut bv = [_mm256_setzero_ps(); NV];
+        for v in 0..NV {
+            // SAFETY: row p of B has 8 * NV readable floats (padded) or the
+            // masked-off lanes are not accessed.
+            bv[v] = unsafe {
+                if MASKED {
+                    _mm256_maskload_ps(bp.add(8 * v), masks[v])
+                } else {
+                    _mm256_loadu_ps(bp.add(8 * v))
+                }
+            };
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: (r, p) is inside the rows x k view of A.
+            let av = _mm256_set1_ps(unsafe { *ap.add(r * a.rs) });
+            for v in 0..NV {
+                acc_r[v] = _mm256_fmadd_ps(av, bv[v], acc_r[v]);
+            }
+        }
+        // Wrapping: the final increment may point past the data; it is never
+        // dereferenced.
+        ap = ap.wrapping_add(a.cs);
+        bp = bp.wrapping_add(rsb);
+    }
+    // SAFETY: forwarded contract.
+    unsafe { store::<ROWS, NV>(&acc, &masks, alpha, beta, c, cols) }
+}
+
+/// Writes `alpha * acc + beta * C` (`alpha * acc` when `beta == 0`, without
+/// reading `C`) to the valid `ROWS x cols` part of the tile. Every path
+/// computes `fma(acc, alpha, beta * c)`, so the rounding is the same whatever
+/// the layout of `C` or the position of the tile.
+///
+/// # Safety
+/// `c` writable for `ROWS x cols`; AVX2+FMA available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store<const ROWS: usize, const NV: usize>(
+    acc: &[[__m256; NV]; ROWS],
+    masks: &[__m256i; NV],
+    alpha: f32,
+    beta: f32,
+    c: MatMut,
+    cols: usize,
+) {
+    let va = _mm256_set1_ps(alpha);
+    let vb = _mm256_set1_ps(beta);
+    if c.cs == 1 {
+        for (r, acc_r) in acc.iter().enumerate() {
+            for v in 0..NV {
+                let valid = cols.saturating_sub(8 * v).min(8);
+                if valid == 0 {
+                    continue;
+                }
+                // SAFETY: row r, columns 8v .. 8v + valid are inside the tile;
+                // masked lanes are neither read nor written.
+                unsafe {
+                    let dst = c.ptr_at(r, 8 * v);
+                    let full = valid == 8;
+                    let out = if beta == 0.0 {
+                        _mm256_mul_ps(acc_r[v], va)
+                    } else {
+                        let old = if full {
+                            _mm256_loadu_ps(dst)
+                        } else {
+                            _mm256_maskload_ps(dst, masks[v])
+                        };
+                        let old = if beta == 1.0 {
+                            old
+                        } else {
+                            _mm256_mul_ps(old, vb)
+                        };
+                        _mm256_fmadd_ps(acc_r[v], va, old)
+                    };
+                    if full {
+                        _mm256_storeu_ps(dst, out)
+                    } else {
+                        _mm256_maskstore_ps(dst, masks[v], out)
+                    }
+                }
+            }
+        }
+    } else {
+        let mut tile = [[0.0f32; 16]; ROWS];
+        for (t, acc_r) in tile.iter_mut().zip(acc) {
+            for (v, &x) in acc_r.iter().enumerate() {
+                // SAFETY: t has 16 >= 8 * NV floats.
+                unsafe { _mm256_storeu_ps(t.as_mut_ptr().add(8 * v), x) };
+            }
+        }
+        for (r, t) in tile.iter().enumerate() {
+            for (j, &x) in t.iter().enumerate().take(cols) {
+                // SAFETY: (r, j) inside the tile.
+                unsafe {
+                    let dst = c.ptr_at(r, j);
+                    *dst = if beta == 0.0 {
+                        x * alpha
+                    } else if beta == 1.0 {
+                        x.mul_add(alpha, *dst)
+                    } else {
+                        x.mul_add(alpha, *dst * beta)
+                    };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Packing of `A` and `B` blocks into contiguous micro-panels, and the
+//! reusable (thread-local, 64-byte aligned) buffers they are packed into.
+//!
+//! Packed `A` (an `mc x kc` block): `ceil(mc / MR)` panels, each `kc x MR`
+//! stored `p`-major (`panel[p * MR + r]`), rows past `mc` zero-filled.
+//! Packed `B` (a `kc x nc` block): `ceil(nc / NR)` panels, each `kc x NR`
+//! stored `p`-major (`panel[p * NR + j]`), columns past `nc` zero-filled.
+//! The micro-kernel then streams both with unit stride.
+
+use std::cell::Cell;
+
+use super::layout::MatRef;
+
+/// Alignment of packed buffers, in `f32`s (64 bytes: a cache line, and a
+/// multiple of the 32-byte ymm width).
+const ALIGN_F32: usize = 16;
+
+thread_local! {
+    static BUF_A: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static BUF_B: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// A 64-byte aligned window of `len` elements inside `v`, growing `v` if
+/// needed (growth happens only until the largest shape has been seen).
+fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len + ALIGN_F32 {
+        v.resize(len + ALIGN_F32, 0.0);
+    }
+    let off = v.as_ptr().align_offset(ALIGN_F32 * 4).min(ALIGN_F32);
+    &mut v[off..off + len]
+}
+
+/// Runs `f` with this thread's packing buffers for `A` (`a_len` elements)
+/// and `B` (`b_len`). The buffers are taken out of the thread-local cells
+/// for the duration (so a re-entrant call just gets fresh ones) and put
+/// back afterwards, so steady-state calls do not allocate.
+pub(crate) fn with_buffers<R>(
+    a_len: usize,
+    b_len: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
+    let mut va = BUF_A.take();
+    let mut vb = BUF_B.take();
+    let r = f(aligned(&mut va, a_len), aligned(&mut vb, b_len));
+    BUF_A.set(va);
+    BUF_B.set(vb);
+    r
+}
+
+/// Runs `f` with this thread's `B` buffer only (for the no-pack path).
+pub(crate) fn with_b_buffer<R>(b_len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut vb = BUF_B.take();
+    let r = f(aligned(&mut vb, b_len));
+    BUF_B.set(vb);
+    r
+}
+
+/// Packs the `mc x kc` block `a` into `MR`-row panels in `dst`
+/// (`dst.len() >= ceil(mc / MR) * MR * kc`, asserted).
+///
+/// # Safety
+/// `a` must be valid for reads of every element of an `mc x kc` matrix.
+pub(crate) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
+    // Specialise the two common layouts so the inner loop has a constant
+    // stride (unit stride reads for column-major / transposed A).
+    if a.cs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_a_impl::<MR>(mc, kc, a.ptr, a.rs, 1, dst);
+        }
+    } else if a.rs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_a_impl::<MR>(mc, kc, a.ptr, 1, a.cs, dst);
+        }
+    } else {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_a_impl::<MR>(mc, kc, a.ptr, a.rs, a.cs, dst);
+        }
+    }
+}
+
+/// # Safety
+/// As [`pack_a`], with the view given as pointer and strides.
+#[inline(always)]
+unsafe fn pack_a_impl<const MR: usize>(
+    mc: usize,
+    kc: usize,
+    a: *const f32,
+    rs: usize,
+    cs: usize,
+    dst: &mut [f32],
+) {
+    assert!(dst.len() >= mc.div_ceil(MR) * MR * kc);
+    for (panel, out) in dst
+        .chunks_exact_mut(MR * kc)
+        .take(mc.div_ceil(MR))
+        .enumerate()
+    {
+        let i0 = panel * MR;
+        let rows = MR.min(mc - i0);
+        if rows == MR {
+            for p in 0..kc {
+                for r in 0..MR {
+                    // SAFETY: i0 + r < mc and p < kc: inside the block the
+                    // caller checked.
+                    out[p * MR + r] = unsafe { *a.add((i0 + r) * rs + p * cs) };
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for r in 0..MR {
+                    out[p * MR + r] = if r < rows {
+                        // SAFETY: i0 + r < mc and p < kc.
+                        unsafe { *a.add((i0 + r) * rs + p * cs) }
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Packs the `kc x nc` block `b` into `NR`-column panels in `dst`
+/// (`dst.len() >= ceil(nc / NR) * NR * kc`, asserted).
+///
+/// # Safety
+/// `b` must be valid for reads of every element of a `kc x nc` matrix.
+pub(crate) unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: MatRef, dst: &mut [f32]) {
+    if b.cs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_b_impl::<NR>(kc, nc, b.ptr, b.rs, 1, dst);
+        }
+    } else if b.rs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_b_impl::<NR>(kc, nc, b.ptr, 1, b.cs, dst);
+        }
+    } else {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_b_impl::<NR>(kc, nc, b.ptr, b.rs, b.cs, dst);
+        }
+    }
+}
+
+/// # Safety
+/// As [`pack_b`], with the view given as pointer and strides.
+#[inline(always)]
+unsafe fn pack_b_impl<const NR: usize>(
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    rs: usize,
+    cs: usize,
+    dst: &mut [f32],
+) {
+    assert!(dst.len() >= nc.div_ceil(NR) * NR * kc);
+    for (panel, out) in dst
+        .chunks_exact_mut(NR * kc)
+        .take(nc.div_ceil(NR))
+        .enumerate()
+    {
+        let j0 = panel * NR;
+        let cols = NR.min(nc - j0);
+        if cols == NR {
+            for p in 0..kc {
+                for j in 0..NR {
+                    // SAFETY: p < kc and j0 + j < nc: inside the checked block.
+                    out[p * NR + j] = unsafe { *b.add(p * rs + (j0 + j) * cs) };
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for j in 0..NR {
+                    out[p * NR + j] = if j < cols {
+                        // SAFETY: p < kc and j0 + j < nc.
+                        unsafe { *b.add(p * rs + (j0 + j) * cs) }
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
