@@ -293,9 +293,11 @@ impl Trainer {
         Ok((mean, start.elapsed().as_secs_f64()))
     }
 
-    /// One training step on the images at `indices`. On a non-finite loss or gradient the
-    /// parameters are left untouched and the step is replayed in anomaly mode to name the op.
-    fn step(
+    /// One training step on the images at `indices` of `set`, with KL weight `beta`, drawing
+    /// noise (and binarization) from `rng`. On a non-finite loss or gradient the parameters are
+    /// left untouched and the step is replayed in anomaly mode; the error names the first op
+    /// whose value or gradient went non-finite.
+    pub fn step(
         &mut self,
         set: &ImageSet,
         indices: &[usize],

@@ -1,7 +1,7 @@
 //! Losses fused into one numerically stable node.
 
 use super::Op;
-use super::unary::sigmoid;
+use super::fastmath::{log1p_exp_neg_abs, sigmoid};
 use crate::error::Error;
 use crate::grads::Gradients;
 use crate::tape::Node;
@@ -31,7 +31,7 @@ impl<'t> Var<'t> {
         {
             let (x, t) = (self.tape.value(self.id), self.tape.value(targets.id));
             for ((y, &x), &t) in y.iter_mut().zip(&x.data).zip(&t.data) {
-                *y = x.max(0.0) - x * t + (-x.abs()).exp().ln_1p();
+                *y = x.max(0.0) - x * t + log1p_exp_neg_abs(x);
             }
         }
         self.tape.push(

@@ -14,14 +14,17 @@
 //! derivative into the inputs' gradient buffers, skipping inputs that need no gradient.
 
 mod binary;
+mod fastmath;
 mod loss;
 mod matmul;
 mod overload;
 mod reduce;
 mod scalar;
 mod shape_ops;
+mod table;
 mod unary;
 
+pub use table::{OpRow, op_table, op_table_markdown};
 pub use unary::UnaryOp;
 
 use crate::grads::Gradients;

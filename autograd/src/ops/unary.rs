@@ -36,22 +36,8 @@ pub enum UnaryOp {
     LogSigmoid,
 }
 
-/// `ln(1 + e^-|x|)`: the shared tail of softplus and log-sigmoid, never overflowing.
-#[inline(always)]
-fn log1p_exp_neg_abs(x: f32) -> f32 {
-    (-x.abs()).exp().ln_1p()
-}
-
-/// The logistic function, stable for any `x` (no `e^x` of a large positive `x`).
-#[inline(always)]
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+use super::fastmath::log1p_exp_neg_abs;
+pub(crate) use super::fastmath::sigmoid;
 
 impl UnaryOp {
     /// Every unary op, for tables and tests.
@@ -122,20 +108,20 @@ impl UnaryOp {
         }
     }
 
-    /// The derivative as a formula, for the op table.
-    pub fn derivative_formula(self) -> &'static str {
+    /// The backward rule as a formula (`g` is the output's gradient, `y` the output).
+    pub fn derivative_formula_with_g(self) -> &'static str {
         match self {
-            UnaryOp::Neg => "-1",
-            UnaryOp::Exp => "e^x = y",
-            UnaryOp::Log => "1/x",
-            UnaryOp::Square => "2x",
-            UnaryOp::Sqrt => "1/(2y)",
-            UnaryOp::Abs => "sign(x)",
-            UnaryOp::Sigmoid => "y(1-y)",
-            UnaryOp::Relu => "1 if x > 0 else 0",
-            UnaryOp::Tanh => "1-y²",
-            UnaryOp::Softplus => "σ(x)",
-            UnaryOp::LogSigmoid => "σ(-x)",
+            UnaryOp::Neg => "dx = -g",
+            UnaryOp::Exp => "dx = g y",
+            UnaryOp::Log => "dx = g / x",
+            UnaryOp::Square => "dx = 2 g x",
+            UnaryOp::Sqrt => "dx = g / (2y)",
+            UnaryOp::Abs => "dx = g sign(x)",
+            UnaryOp::Sigmoid => "dx = g y (1 - y)",
+            UnaryOp::Relu => "dx = g [x > 0]",
+            UnaryOp::Tanh => "dx = g (1 - y²)",
+            UnaryOp::Softplus => "dx = g σ(x)",
+            UnaryOp::LogSigmoid => "dx = g σ(-x)",
         }
     }
 }
