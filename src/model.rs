@@ -346,7 +346,12 @@ impl Vae {
 pub fn loss<'t>(f: &Forward<'t>, x: Var<'t>, beta: f32) -> Loss<'t> {
     let recon_per_image = f.logits.bce_with_logits(x).sum_axis(1, false);
     let kl_per_image = ((f.mu.square() + f.logvar.exp() - f.logvar - 1.0) * 0.5).sum_axis(1, false);
-    let total = (recon_per_image + kl_per_image * beta).mean();
+    let weighted_kl = if beta == 1.0 {
+        kl_per_image
+    } else {
+        kl_per_image * beta
+    };
+    let total = (recon_per_image + weighted_kl).mean();
     Loss {
         total,
         recon: recon_per_image.mean(),

@@ -355,6 +355,11 @@ impl Tape {
     /// The graph in Graphviz DOT: one box per node with its op and shape, edges from inputs.
     /// Render with `dot -Tpng graph.dot -o graph.png`.
     pub fn to_dot(&self) -> String {
+        self.to_dot_named(None)
+    }
+
+    /// [`Tape::to_dot`] with parameters labelled by their names in `store`.
+    pub fn to_dot_named(&self, store: Option<&ParamStore>) -> String {
         use std::fmt::Write;
         let inner = self.inner.borrow();
         let mut s = String::from(
@@ -367,10 +372,13 @@ impl Tape {
                 Op::Constant => ", style=filled, fillcolor=\"#eeeeee\"",
                 _ => "",
             };
+            let label = match (n.param, store) {
+                (Some(p), Some(st)) if p.0 < st.len() => st.name(p).to_string(),
+                _ => n.op.label(),
+            };
             let _ = writeln!(
                 s,
-                "  n{id} [label=\"%{id} {}\\n{}\"{style}];",
-                n.op.label(),
+                "  n{id} [label=\"%{id} {label}\\n{}\"{style}];",
                 n.value.shape
             );
             for &i in n.inputs(&inner.extra) {
@@ -388,25 +396,40 @@ impl Tape {
     }
 }
 
-impl fmt::Display for Tape {
-    /// One line per node: `%id = op(%a, %b)  shape  [grad]`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Tape {
+    /// The tape as text, one line per node: `%id = op(%a, %b)  shape  bytes  grad`, with
+    /// parameters named when their store is given.
+    pub fn render(&self, store: Option<&ParamStore>) -> String {
+        use std::fmt::Write;
         let inner = self.inner.borrow();
+        let mut s = String::new();
         for (id, n) in inner.nodes.iter().enumerate() {
             let args: Vec<String> = n
                 .inputs(&inner.extra)
                 .iter()
                 .map(|i| format!("%{i}"))
                 .collect();
-            let call = format!("{}({})", n.op.label(), args.join(", "));
-            writeln!(
-                f,
-                "%{id:<3} = {call:<32} {:<14} {}",
+            let call = match (n.param, store) {
+                (Some(p), Some(st)) if p.0 < st.len() => format!("param({})", st.name(p)),
+                (Some(p), _) => format!("param(#{})", p.0),
+                _ => format!("{}({})", n.op.label(), args.join(", ")),
+            };
+            let _ = writeln!(
+                s,
+                "%{id:<3} = {call:<34} {:<12} {:>9} B  {}",
                 format!("{}", n.value.shape),
+                n.value.numel() * 4,
                 if n.requires_grad { "grad" } else { "" }
-            )?;
+            );
         }
-        Ok(())
+        s
+    }
+}
+
+impl fmt::Display for Tape {
+    /// One line per node: `%id = op(%a, %b)  shape  bytes  [grad]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(None))
     }
 }
 
