@@ -1,0 +1,76 @@
+//! A steady-state training step allocates nothing: the tape reuses its buffers, gradients and
+//! optimizer state are kept, the batch and noise buffers are reused, gemm packs into
+//! thread-local buffers. Counted with a global allocator that counts every allocation.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use vae::data::ImageSet;
+use vae::model::{Vae, VaeConfig};
+use vae::train::{TrainConfig, Trainer};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn images(n: usize) -> ImageSet {
+    ImageSet {
+        images: (0..n * 784).map(|i| (i * 31 % 256) as u8).collect(),
+        n,
+        rows: 28,
+        cols: 28,
+        labels: None,
+    }
+}
+
+/// Allocations over `steps` steps after two warm-up steps, on a pool of `threads` threads.
+fn allocations(threads: usize, steps: usize) -> usize {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    pool.install(|| {
+        let set = images(64);
+        let mut trainer = Trainer::new(Vae::new(VaeConfig::seed(), 0), TrainConfig::seed_recipe());
+        let mut rng = vae::data::epoch_rng(1, 0);
+        let idx: Vec<usize> = (0..32).collect();
+        for _ in 0..2 {
+            trainer.step(&set, &idx, 1.0, &mut rng).expect("finite");
+        }
+        let before = ALLOCS.load(Ordering::Relaxed);
+        for _ in 0..steps {
+            trainer.step(&set, &idx, 1.0, &mut rng).expect("finite");
+        }
+        ALLOCS.load(Ordering::Relaxed) - before
+    })
+}
+
+#[test]
+fn steady_state_steps_do_not_allocate() {
+    let one = allocations(1, 20);
+    eprintln!("allocations in 20 steady-state steps: {one} (1 thread)");
+    assert_eq!(one, 0, "1 thread: {one} allocations in 20 steps");
+    let two = allocations(2, 20);
+    eprintln!("allocations in 20 steady-state steps: {two} (2 threads)");
+    assert_eq!(two, 0, "2 threads: {two} allocations in 20 steps");
+}
