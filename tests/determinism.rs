@@ -47,7 +47,10 @@ fn one_and_two_threads_train_bitwise_equal() {
     for (hidden, latent, batch) in [(512, 2, 32), (400, 20, 128)] {
         let one = train_bits(1, hidden, latent, batch);
         let two = train_bits(2, hidden, latent, batch);
-        assert!(one == two, "{hidden}/{latent}/b{batch}: 1 and 2 threads differ");
+        assert!(
+            one == two,
+            "{hidden}/{latent}/b{batch}: 1 and 2 threads differ"
+        );
     }
 }
 

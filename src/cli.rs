@@ -1,0 +1,503 @@
+//! The `train_vae` command line: flags, presets, the epoch loop with progress and metrics,
+//! checkpoints after every epoch, resume, and the pictures and evaluation at the end.
+//! `examples/train_vae.rs` is a thin wrapper around [`main`].
+
+use crate::data::{Binarize, ImageSet, load_dir};
+use crate::eval::{EVAL_BATCH, evaluate, iw_scores, latent_stats};
+use crate::model::{Activation, Vae, VaeConfig, parse_init};
+use crate::run::{EpochRecord, write_metrics};
+use crate::train::{LrSchedule, OptimizerKind, TrainConfig, Trainer};
+use crate::{checkpoint, report};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Train a variational autoencoder on MNIST (or any IDX image set of the same form).
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// Recipe to start from: seed (784-512-2, RMSprop, batch 32), pytorch-example
+    /// (784-400-20, Adam, batch 128), iwae-paper (784-200-200-50 tanh, dynamic binarization,
+    /// Adam, batch 20, Burda et al.'s 3^i learning-rate schedule). Other flags override it.
+    #[arg(long, default_value = "seed")]
+    preset: String,
+    /// Folder with the four IDX files (gzipped or not).
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// Epochs to train in all (a resumed run continues up to this many).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per training step.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// rmsprop, adam or sgd.
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Hidden layer sizes of the encoder, comma-separated (the decoder mirrors them).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Latent dimensions.
+    #[arg(long)]
+    latent: Option<usize>,
+    /// relu or tanh.
+    #[arg(long)]
+    activation: Option<String>,
+    /// Weight initialiser: glorot or he.
+    #[arg(long)]
+    init: Option<String>,
+    /// Targets: none (grey levels in [0, 1]) or dynamic (a fresh Bernoulli draw per batch).
+    #[arg(long)]
+    binarize: Option<String>,
+    /// Weight of the KL term.
+    #[arg(long)]
+    beta: Option<f32>,
+    /// Epochs over which the KL weight rises linearly from 0 to beta.
+    #[arg(long)]
+    warmup_epochs: Option<usize>,
+    /// Seed for weights, data order, noise and binarization.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Threads for the matrix multiplies (rayon's global pool); default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Train on the first N training images only (quick runs).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Train without this digit (for the anomaly demo: examples/anomaly.rs --digit D).
+    #[arg(long)]
+    exclude_digit: Option<u8>,
+    /// Output folder.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Continue from a checkpoint (its model and settings; --epochs may extend the run).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// At the end, estimate the test log-likelihood with K importance samples.
+    #[arg(long)]
+    iw_samples: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A preset's model and recipe.
+fn preset(name: &str, input_dim: usize) -> Result<(VaeConfig, TrainConfig), String> {
+    let mut model = VaeConfig::seed();
+    model.input_dim = input_dim;
+    let mut train = TrainConfig::seed_recipe();
+    match name {
+        "seed" => {}
+        "pytorch-example" => {
+            model.hidden = vec![400];
+            model.latent = 20;
+            train.optimizer = OptimizerKind::Adam;
+            train.batch_size = 128;
+        }
+        "iwae-paper" => {
+            model.hidden = vec![200, 200];
+            model.latent = 50;
+            model.activation = Activation::Tanh;
+            train.optimizer = OptimizerKind::Adam;
+            train.batch_size = 20;
+            train.binarize = Binarize::Dynamic;
+            train.schedule = LrSchedule::Iwae;
+            train.epochs = 3280;
+        }
+        _ => {
+            return Err(format!(
+                "unknown preset {name:?} (expected seed, pytorch-example or iwae-paper)"
+            ));
+        }
+    }
+    Ok((model, train))
+}
+
+fn parse_binarize(s: &str) -> Result<Binarize, String> {
+    match s {
+        "none" => Ok(Binarize::None),
+        "dynamic" => Ok(Binarize::Dynamic),
+        _ => Err(format!(
+            "unknown --binarize {s:?} (expected none or dynamic)"
+        )),
+    }
+}
+
+/// Applies explicit flags over a preset, then checks every value.
+fn configure(args: &Args, input_dim: usize) -> Result<(VaeConfig, TrainConfig), String> {
+    let (mut m, mut t) = preset(&args.preset, input_dim)?;
+    if let Some(h) = &args.hidden {
+        m.hidden = h.clone();
+    }
+    if let Some(l) = args.latent {
+        m.latent = l;
+    }
+    if let Some(a) = &args.activation {
+        m.activation = Activation::parse(a)?;
+    }
+    if let Some(i) = &args.init {
+        m.init = parse_init(i)?;
+    }
+    if let Some(e) = args.epochs {
+        t.epochs = e;
+    }
+    if let Some(b) = args.batch_size {
+        t.batch_size = b;
+    }
+    if let Some(o) = &args.optimizer {
+        t.optimizer = OptimizerKind::parse(o)?;
+    }
+    if let Some(lr) = args.lr {
+        t.lr = lr;
+    }
+    if let Some(b) = &args.binarize {
+        t.binarize = parse_binarize(b)?;
+    }
+    if let Some(b) = args.beta {
+        t.beta = b;
+    }
+    if let Some(w) = args.warmup_epochs {
+        t.warmup_epochs = w;
+    }
+    if let Some(s) = args.seed {
+        t.seed = s;
+    }
+    m.validate()?;
+    t.validate()?;
+    Ok((m, t))
+}
+
+/// Flag checks that need no data: refused before any work starts.
+fn check_flags(args: &Args) -> Result<(), String> {
+    let limits: [(&str, Option<usize>, usize); 6] = [
+        ("--epochs", args.epochs, 1_000_000),
+        ("--batch-size", args.batch_size, 1 << 16),
+        ("--latent", args.latent, 4096),
+        ("--threads", args.threads, 1024),
+        ("--limit", args.limit, usize::MAX),
+        ("--iw-samples", args.iw_samples, 100_000),
+    ];
+    for (flag, v, max) in limits {
+        match v {
+            Some(0) => return Err(format!("{flag} must be at least 1")),
+            Some(v) if v > max => return Err(format!("{flag} {v} is absurd (at most {max})")),
+            _ => {}
+        }
+    }
+    if let Some(h) = &args.hidden {
+        if h.is_empty() || h.iter().any(|&x| x == 0 || x > 1 << 16) {
+            return Err(format!(
+                "--hidden sizes must be between 1 and 65536, got {h:?}"
+            ));
+        }
+    }
+    if let Some(lr) = args.lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(format!("--lr must be a positive finite number, got {lr}"));
+        }
+    }
+    if let Some(d) = args.exclude_digit {
+        if d > 9 {
+            return Err(format!("--exclude-digit must be 0 to 9, got {d}"));
+        }
+    }
+    preset(&args.preset, 1)?;
+    configure(args, 1)?;
+    Ok(())
+}
+
+/// The command line's entry point: parses `std::env::args`, runs, and turns every error into a
+/// one-line message and exit code 1 (a panic, which would be a bug, prints a short message too).
+pub fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("internal error: {info}");
+        eprintln!("(this is a bug; please report it with the command you ran)");
+    }));
+    match run_from(std::env::args_os()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the arguments (the first is the program name) and runs. `--help` and `--version`
+/// print and return `Ok`; bad flags are an `Err` with clap's message.
+pub fn run_from<I, T>(args: I) -> Result<(), String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Args::try_parse_from(args) {
+        Ok(a) => run(&a),
+        Err(e) if !e.use_stderr() => {
+            print!("{e}");
+            Ok(())
+        }
+        Err(e) => Err(e
+            .to_string()
+            .trim_end()
+            .trim_start_matches("error: ")
+            .to_string()),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(args: &Args) -> Result<(), String> {
+    check_flags(args)?;
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| format!("cannot set --threads {n}: {e}"))?;
+    }
+    let data = load_dir(&args.data).map_err(|e| e.to_string())?;
+    let mut train_set = data.train;
+    let test_set = data.test;
+    if let Some(d) = args.exclude_digit {
+        train_set = train_set
+            .filter_labels(|l| l != d)
+            .map_err(|e| format!("--exclude-digit needs labels: {e}"))?;
+    }
+    if let Some(n) = args.limit {
+        train_set = train_set.first(n.min(train_set.len()));
+    }
+    let (rows, cols) = (train_set.rows, train_set.cols);
+
+    // A fresh run, or the checkpoint's model, optimizer, settings and history.
+    let (mut trainer, start_epoch, mut history) = match &args.resume {
+        None => {
+            let (mcfg, tcfg) = configure(args, train_set.dim())?;
+            let model = Vae::new(mcfg, tcfg.seed);
+            (Trainer::new(model, tcfg), 0, Vec::new())
+        }
+        Some(path) => resume(path, args, train_set.dim())?,
+    };
+    let cfg = trainer.config.clone();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create --out {}: {e}", args.out.display()))?;
+    println!(
+        "model {}  ({} parameters)  {} lr {}  batch {}  epochs {}  {} training / {} test images  {} threads",
+        trainer.model.config,
+        trainer.model.params.numel(),
+        cfg.optimizer.name(),
+        cfg.lr,
+        cfg.batch_size,
+        cfg.epochs,
+        train_set.len(),
+        test_set.len(),
+        rayon::current_num_threads()
+    );
+    let ckpt = args.out.join("checkpoint.safetensors");
+    for epoch in start_epoch..cfg.epochs {
+        let bar = progress_bar(
+            args.quiet,
+            train_set.len().div_ceil(cfg.batch_size),
+            epoch,
+            cfg.epochs,
+        );
+        let mut on_step = |step: usize, _steps: usize, loss: f64| {
+            if step % 25 == 0 {
+                bar.set_position(step as u64);
+                bar.set_message(format!("loss {loss:.2}"));
+            }
+        };
+        let result = trainer.train_epoch(&train_set, epoch, &mut on_step);
+        bar.finish_and_clear();
+        let (train, seconds) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let kept = if ckpt.exists() {
+                    format!("the last good checkpoint is kept at {}", ckpt.display())
+                } else {
+                    "no checkpoint was written yet".to_string()
+                };
+                return Err(format!("{e}\n{kept}"));
+            }
+        };
+        let test = evaluate(&trainer.model, &test_set, cfg.binarize, 1.0, cfg.seed);
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train,
+            test,
+            seconds,
+            images_per_s: train_set.len() as f64 / seconds.max(1e-9),
+        };
+        println!("{}", record.line(cfg.epochs));
+        history.push(record);
+        let extra = serde_json::json!({
+            "train": cfg.to_json(),
+            "history": history.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+            "image_rows": rows,
+            "image_cols": cols,
+        });
+        checkpoint::save(
+            &ckpt,
+            &trainer.model,
+            Some(trainer.opt.as_ref()),
+            epoch + 1,
+            cfg.seed,
+            &extra,
+        )
+        .map_err(|e| e.to_string())?;
+        write_metrics(&args.out.join("metrics.csv"), &history)
+            .map_err(|e| format!("cannot write metrics.csv: {e}"))?;
+    }
+    finish(args, &trainer, &train_set, &test_set, &history)
+}
+
+/// Rebuilds the trainer from a checkpoint.
+fn resume(
+    path: &Path,
+    args: &Args,
+    input_dim: usize,
+) -> Result<(Trainer, usize, Vec<EpochRecord>), String> {
+    let ck = checkpoint::load(path).map_err(|e| e.to_string())?;
+    if ck.model.config.input_dim != input_dim {
+        return Err(format!(
+            "{} was trained on images of {} pixels, the data has {input_dim}",
+            path.display(),
+            ck.model.config.input_dim
+        ));
+    }
+    let t = &ck.extra["train"];
+    let get_str = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let get_num = |k: &str| t.get(k).and_then(|v| v.as_f64());
+    let mut tcfg = TrainConfig {
+        epochs: get_num("epochs").ok_or("checkpoint lacks its training settings")? as usize,
+        batch_size: get_num("batch_size").unwrap_or(32.0) as usize,
+        optimizer: OptimizerKind::parse(get_str("optimizer"))?,
+        lr: get_num("lr").unwrap_or(1e-3) as f32,
+        schedule: if get_str("schedule") == "iwae" {
+            LrSchedule::Iwae
+        } else {
+            LrSchedule::Constant
+        },
+        beta: get_num("beta").unwrap_or(1.0) as f32,
+        warmup_epochs: get_num("warmup_epochs").unwrap_or(0.0) as usize,
+        binarize: parse_binarize(get_str("binarize"))?,
+        seed: ck.seed,
+    };
+    if let Some(e) = args.epochs {
+        tcfg.epochs = e;
+    }
+    let mut opt = tcfg.optimizer.build(tcfg.lr, tcfg.schedule);
+    if let Some(state) = &ck.optimizer {
+        if state.name != opt.name() {
+            return Err(format!(
+                "checkpoint optimizer is {}, settings say {}",
+                state.name,
+                opt.name()
+            ));
+        }
+        opt.load_state(&ck.model.params, state.steps, &state.buffers)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let history: Vec<EpochRecord> = ck.extra["history"]
+        .as_array()
+        .map(|a| a.iter().filter_map(EpochRecord::from_json).collect())
+        .unwrap_or_default();
+    println!(
+        "resuming {} at epoch {} of {}",
+        path.display(),
+        ck.epoch + 1,
+        tcfg.epochs
+    );
+    let epoch = ck.epoch;
+    Ok((Trainer::with_optimizer(ck.model, opt, tcfg), epoch, history))
+}
+
+fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}  ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+    bar
+}
+
+/// End of training: evaluation, pictures, summary.
+fn finish(
+    args: &Args,
+    trainer: &Trainer,
+    train_set: &ImageSet,
+    test: &ImageSet,
+    history: &[EpochRecord],
+) -> Result<(), String> {
+    let out = &args.out;
+    let model = &trainer.model;
+    let cfg = &trainer.config;
+    let shape = (test.rows, test.cols);
+    let r = |e: crate::images::RenderError| e.to_string();
+    let train_curve: Vec<f64> = history.iter().map(|h| h.train.loss).collect();
+    let test_curve: Vec<f64> = history.iter().map(|h| h.test.loss).collect();
+    crate::plots::loss_plot(&out.join("loss.png"), &train_curve, &test_curve).map_err(r)?;
+    report::reconstructions(&out.join("reconstructions.png"), model, test, 8).map_err(r)?;
+    report::samples(&out.join("samples.png"), model, shape, 8, cfg.seed).map_err(r)?;
+    if model.config.latent == 2 {
+        report::manifold(&out.join("manifold.png"), model, shape, 20).map_err(r)?;
+    }
+    let stats = latent_stats(model, test);
+    report::latent(&out.join("latent.png"), model, test).map_err(r)?;
+    let pairs: Vec<(usize, usize)> = (0..4)
+        .map(|i| (2 * i, 2 * i + 1))
+        .filter(|&(_, b)| b < test.len())
+        .collect();
+    report::interpolation(&out.join("interpolation.png"), model, test, &pairs, 10).map_err(r)?;
+
+    let elbo = evaluate(model, test, cfg.binarize, 1.0, cfg.seed);
+    println!(
+        "\ntest negative ELBO: {:.2} nats (reconstruction {:.2}, KL {:.2})",
+        elbo.loss, elbo.recon, elbo.kl
+    );
+    let kl: Vec<String> = stats.kl_per_dim.iter().map(|k| format!("{k:.2}")).collect();
+    println!("KL per latent dimension: [{}]", kl.join(", "));
+    println!(
+        "active latent units (Cov > 0.01): {} of {}",
+        stats.active_units, model.config.latent
+    );
+    let mut summary = serde_json::json!({
+        "model": model.config.to_json(),
+        "train": cfg.to_json(),
+        "train_images": train_set.len(),
+        "test_neg_elbo": elbo.loss,
+        "test_recon": elbo.recon,
+        "test_kl": elbo.kl,
+        "kl_per_dim": stats.kl_per_dim,
+        "active_units": stats.active_units,
+        "eval_batch": EVAL_BATCH,
+    });
+    if let Some(k) = args.iw_samples {
+        let scores = iw_scores(model, test, k, cfg.binarize, cfg.seed);
+        let nll = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+        println!("test -log p(x) ≈ {nll:.2} nats (importance-weighted, K = {k})");
+        summary["iw_samples"] = k.into();
+        summary["test_iw_nll"] = nll.into();
+    }
+    checkpoint::write_atomic(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)
+            .expect("json")
+            .as_bytes(),
+    )
+    .map_err(|e| format!("cannot write summary.json: {e}"))?;
+    println!(
+        "\nwrote {}/: checkpoint.safetensors metrics.csv summary.json loss.png reconstructions.png samples.png{} latent.png interpolation.png",
+        out.display(),
+        if model.config.latent == 2 {
+            " manifold.png"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
