@@ -1,7 +1,9 @@
 //! Checkpoints in the safetensors format: every weight under its PyTorch-style name
 //! (`encoder.0.weight` is `[512, 784]`), the optimizer's moments under `optim.<name>.<moment>`,
 //! and in the metadata the model configuration, the epoch, the seed, the optimizer's name, step
-//! and learning rate, the training settings, and a checksum of every tensor's bytes.
+//! and learning rate, the training settings, and a checksum (see [`checksum`]) that covers every
+//! other metadata entry and every tensor's name, dtype, shape and bytes, so a flipped byte
+//! anywhere in the file is refused.
 //!
 //! Files are written atomically (a temporary file in the same folder, synced, then renamed), so a
 //! process killed mid-save leaves the previous checkpoint intact.
@@ -9,7 +11,7 @@
 use crate::model::{Vae, VaeConfig};
 use autograd::Tensor;
 use autograd::optim::{Optimizer, StateBuffer};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
@@ -79,6 +81,64 @@ fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
+/// Hashes a byte run as its length (u64, little-endian) then its bytes, so that runs cannot
+/// trade bytes with their neighbours.
+fn fnv1a_run(h: u64, bytes: &[u8]) -> u64 {
+    fnv1a(fnv1a(h, &(bytes.len() as u64).to_le_bytes()), bytes)
+}
+
+/// The checksum stored under the `checksum` metadata key, as 16 lowercase hex digits: 64-bit
+/// FNV-1a, starting from the offset basis, over
+/// 1. every metadata entry except `checksum`, in key order: the key, then the value;
+/// 2. every tensor, in name order: the name, the dtype's name (`F32`), the shape (each dimension
+///    as a u64, little-endian), then the data bytes;
+///
+/// where every string and byte run is hashed as its length (u64, little-endian) then its bytes.
+pub fn checksum<'a>(
+    metadata: &HashMap<String, String>,
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut keys: Vec<&String> = metadata.keys().filter(|k| *k != "checksum").collect();
+    keys.sort();
+    for k in keys {
+        h = fnv1a_run(fnv1a_run(h, k.as_bytes()), metadata[k].as_bytes());
+    }
+    let mut tensors: Vec<_> = tensors.into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, dtype, shape, data) in tensors {
+        h = fnv1a_run(h, name.as_bytes());
+        h = fnv1a_run(h, dtype.to_string().as_bytes());
+        let dims: Vec<u8> = shape
+            .iter()
+            .flat_map(|&d| (d as u64).to_le_bytes())
+            .collect();
+        h = fnv1a_run(h, &dims);
+        h = fnv1a_run(h, data);
+    }
+    format!("{h:016x}")
+}
+
+/// Number of scalars the model of `config` holds, or `None` on overflow; computed without
+/// building it, so a corrupted configuration cannot make [`decode`] allocate absurd sizes.
+fn param_count(config: &VaeConfig) -> Option<usize> {
+    let mut sizes = vec![config.input_dim];
+    sizes.extend(&config.hidden);
+    let dense = |i: usize, o: usize| i.checked_mul(o)?.checked_add(o);
+    let mut total = 0usize;
+    // Encoder and decoder mirror each other; the two heads (mu, logvar) map to the latent.
+    for w in sizes.windows(2) {
+        total = total
+            .checked_add(dense(w[0], w[1])?)?
+            .checked_add(dense(w[1], w[0])?)?;
+    }
+    let last = *sizes.last()?;
+    total = total
+        .checked_add(dense(last, config.latent)?.checked_mul(2)?)?
+        .checked_add(dense(config.latent, last)?)?;
+    Some(total)
+}
+
 fn to_bytes(data: &[f32]) -> Vec<u8> {
     data.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -107,15 +167,18 @@ pub fn save(
         meta.insert("lr".into(), opt.lr().to_string());
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let checksum = named.iter().fold(0xcbf2_9ce4_8422_2325, |h, (n, _, b)| {
-        fnv1a(fnv1a(h, n.as_bytes()), b)
-    });
     meta.insert("format".into(), FORMAT.into());
     meta.insert("config".into(), model.config.to_json().to_string());
     meta.insert("epoch".into(), epoch.to_string());
     meta.insert("seed".into(), seed.to_string());
     meta.insert("extra".into(), extra.to_string());
-    meta.insert("checksum".into(), format!("{checksum:016x}"));
+    let sum = checksum(
+        &meta,
+        named
+            .iter()
+            .map(|(n, shape, b)| (n.as_str(), Dtype::F32, shape.as_slice(), b.as_slice())),
+    );
+    meta.insert("checksum".into(), sum);
     let views = named
         .iter()
         .map(|(n, shape, bytes)| {
@@ -161,8 +224,37 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
 
 /// [`load`] from bytes in memory; the error says what is wrong.
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
+    if bytes.len() < 8 {
+        return Err(format!(
+            "the file is {} bytes long, too short for a safetensors header (empty or truncated)",
+            bytes.len()
+        ));
+    }
+    let claimed = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    if claimed > (bytes.len() - 8) as u64 {
+        return Err(format!(
+            "the header claims {claimed} bytes but only {} follow: the file is truncated or not a safetensors file",
+            bytes.len() - 8
+        ));
+    }
+    let (header_len, header) = SafeTensors::read_metadata(bytes).map_err(|e| match e {
+        SafeTensorError::MetadataIncompleteBuffer => {
+            "the tensors listed in the header do not fill the file exactly: it is truncated or has trailing bytes"
+                .to_string()
+        }
+        e => format!("not a safetensors file ({e})"),
+    })?;
+    // The safetensors crate checks that the offsets chain and match the shapes, but sums them
+    // unchecked; refuse any tensor reaching past the end of the file before slicing by them.
+    let data_len = bytes.len().saturating_sub(8).saturating_sub(header_len);
+    for (name, info) in header.tensors() {
+        if info.data_offsets.1 > data_len {
+            return Err(format!(
+                "tensor {name:?} ends at byte {} of a {data_len}-byte data section: the file is truncated or corrupted",
+                info.data_offsets.1
+            ));
+        }
+    }
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
     let meta = header
@@ -177,23 +269,38 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     if format != FORMAT {
         return Err(format!("format {format:?}, expected {FORMAT:?}"));
     }
-    // Checksum over the tensors in name order, as written.
     let mut names: Vec<&str> = st.names();
     names.sort();
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut tensors = Vec::with_capacity(names.len());
     for n in &names {
         let t = st.tensor(n).map_err(|e| format!("tensor {n:?}: {e}"))?;
-        h = fnv1a(fnv1a(h, n.as_bytes()), t.data());
+        tensors.push((*n, t));
     }
+    let computed = checksum(
+        meta,
+        tensors
+            .iter()
+            .map(|(n, t)| (*n, t.dtype(), t.shape(), t.data())),
+    );
     let want = get("checksum")?;
-    if format!("{h:016x}") != *want {
+    if computed != *want {
         return Err(format!(
-            "checksum mismatch (stored {want}, computed {h:016x}): the file is corrupted"
+            "checksum mismatch (stored {want}, computed {computed}): the file is corrupted"
         ));
     }
     let config_json: serde_json::Value = serde_json::from_str(get("config")?)
         .map_err(|e| format!("model config is not JSON: {e}"))?;
     let config = VaeConfig::from_json(&config_json)?;
+    let available = data_len / 4;
+    match param_count(&config) {
+        Some(n) if n <= available => {}
+        n => {
+            return Err(format!(
+                "the model configuration {config} needs {} weights, the file holds at most {available}",
+                n.map_or("more than 2^64".to_string(), |n| n.to_string())
+            ));
+        }
+    }
     let parse_num = |k: &str| -> Result<u64, String> {
         get(k)?
             .parse::<u64>()
@@ -277,4 +384,26 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
 /// Copies a tensor's values into a `Tensor` (for callers that want one).
 pub fn tensor_of(model: &Vae, name: &str) -> Option<Tensor> {
     model.params.id(name).map(|id| model.params.get(id).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Activation;
+    use autograd::Init;
+
+    #[test]
+    fn param_count_matches_the_model() {
+        for hidden in [vec![], vec![5], vec![7, 3]] {
+            let config = VaeConfig {
+                input_dim: 6,
+                hidden,
+                latent: 2,
+                activation: Activation::Relu,
+                init: Init::GlorotUniform,
+            };
+            let n = Vae::new(config.clone(), 0).params.numel();
+            assert_eq!(param_count(&config), Some(n), "{config}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! A variational autoencoder on MNIST, built on the from-scratch [`autograd`] engine: the model
 //! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
-//! checkpoints ([`checkpoint`]), pictures ([`images`], [`plots`]).
+//! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]).
 #![warn(missing_docs)]
 
 pub mod checkpoint;
@@ -12,6 +12,8 @@ pub mod data;
 pub mod eval;
 /// Image grids as PNG files (digits, samples, reconstructions, captioned grids).
 pub mod images;
+/// Scalar metrics over scores (ROC AUC), for anomaly detection.
+pub mod metrics;
 pub mod model;
 /// Plots: loss curves and latent scatter plots.
 pub mod plots;
