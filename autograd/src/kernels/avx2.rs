@@ -217,7 +217,7 @@ unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool>(
         bp = bp.wrapping_add(rsb);
     }
     // SAFETY: forwarded contract.
-    unsafe { store::<ROWS, NV>(&acc, &masks, alpha, beta, c, cols) }
+    unsafe { store::<ROWS, NV>(acc, masks, alpha, beta, c, cols) }
 }
 
 /// Writes `alpha * acc + beta * C` (`alpha * acc` when `beta == 0`, without
@@ -231,8 +231,8 @@ unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool>(
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn store<const ROWS: usize, const NV: usize>(
-    acc: &[[__m256; NV]; ROWS],
-    masks: &[__m256i; NV],
+    acc: [[__m256; NV]; ROWS],
+    masks: [__m256i; NV],
     alpha: f32,
     beta: f32,
     c: MatMut,
@@ -277,7 +277,7 @@ unsafe fn store<const ROWS: usize, const NV: usize>(
         }
     } else {
         let mut tile = [[0.0f32; 16]; ROWS];
-        for (t, acc_r) in tile.iter_mut().zip(acc) {
+        for (t, acc_r) in tile.iter_mut().zip(&acc) {
             for (v, &x) in acc_r.iter().enumerate() {
                 // SAFETY: t has 16 >= 8 * NV floats.
                 unsafe { _mm256_storeu_ps(t.as_mut_ptr().add(8 * v), x) };

@@ -65,6 +65,10 @@ pub(crate) trait MicroKernel {
     );
 }
 
+/// Size of the packed `B` block when `m <= MC` (a single `ic` iteration):
+/// 192 KiB, so that it stays in the 512 KiB L2 next to the `A` block.
+const SHORT_B_BYTES: usize = 192 << 10;
+
 /// The `pc`-loop block depth for a given `k`: at most `kc_max`, and balanced
 /// so the last block is not a sliver. Depends only on `k`.
 pub(crate) fn kc_for(k: usize, kc_max: usize) -> usize {
@@ -139,11 +143,18 @@ unsafe fn gemm_serial<K: MicroKernel>(
 ) {
     debug_assert!(k > 0 && m > 0 && n > 0);
     let kc_max = kc_for(k, K::KC);
+    // With a single `ic` block the packed B block is used only once, so
+    // there is no point keeping a big one in L3: cut `n` so it stays in L2.
+    let nc_blk = if m <= K::MC {
+        (SHORT_B_BYTES / 4 / kc_max / K::NR).max(1) * K::NR
+    } else {
+        K::NC
+    };
     let mc_max = K::MC.min(m.next_multiple_of(K::MR));
-    let nc_max = K::NC.min(n.next_multiple_of(K::NR));
+    let nc_max = nc_blk.min(n.next_multiple_of(K::NR));
     with_buffers(mc_max * kc_max, nc_max * kc_max, |pa, pb| {
-        for jc in (0..n).step_by(K::NC) {
-            let nc = K::NC.min(n - jc);
+        for jc in (0..n).step_by(nc_blk) {
+            let nc = nc_blk.min(n - jc);
             for pc in (0..k).step_by(kc_max) {
                 let kc = kc_max.min(k - pc);
                 let beta = if pc == 0 { beta } else { 1.0 };
@@ -154,22 +165,60 @@ unsafe fn gemm_serial<K: MicroKernel>(
                     // SAFETY: (ic, pc) + mc x kc is inside the checked A.
                     unsafe { K::pack_a(mc, kc, a.at(ic, pc), pa) };
                     for jr in (0..nc).step_by(K::NR) {
-                        let cols = K::NR.min(nc - jr);
                         let bp = pb[jr * kc..].as_ptr();
-                        for ir in (0..mc).step_by(K::MR) {
-                            let rows = K::MR.min(mc - ir);
-                            let ap = pa[ir * kc..].as_ptr();
-                            // SAFETY: the panels hold kc * MR / kc * NR packed
-                            // floats; the tile (ic+ir, jc+jr) + rows x cols is
-                            // inside this task's block of C; features are
-                            // guaranteed by the caller.
-                            unsafe {
-                                K::tile(kc, ap, bp, alpha, beta, c.at(ic + ir, jc + jr), rows, cols)
-                            };
-                        }
+                        // SAFETY: forwarded; tile origin inside this block.
+                        unsafe {
+                            row_of_tiles::<K>(
+                                mc,
+                                kc,
+                                pa,
+                                bp,
+                                alpha,
+                                beta,
+                                c.at(ic, jc + jr),
+                                K::NR.min(nc - jr),
+                            )
+                        };
                     }
                 }
             }
         }
     });
+}
+
+/// The `ir` loop: all `MR`-row tiles of a packed `A` block against one packed
+/// `B` micro-panel, writing the `mc x cols` strip of `C` at `c`.
+///
+/// # Safety
+/// `pa` holds `ceil(mc / MR)` packed panels of depth `kc`, `bp` one packed
+/// `B` panel of depth `kc`, `c` is writable for `mc x cols`, and the CPU
+/// supports `K`'s features.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn row_of_tiles<K: MicroKernel>(
+    mc: usize,
+    kc: usize,
+    pa: &[f32],
+    bp: *const f32,
+    alpha: f32,
+    beta: f32,
+    c: MatMut,
+    cols: usize,
+) {
+    for ir in (0..mc).step_by(K::MR) {
+        let rows = K::MR.min(mc - ir);
+        // SAFETY: panel ir / MR of `pa`; tile (ir, 0) + rows x cols of `c`.
+        unsafe {
+            K::tile(
+                kc,
+                pa[ir * kc..].as_ptr(),
+                bp,
+                alpha,
+                beta,
+                c.at(ir, 0),
+                rows,
+                cols,
+            )
+        };
+    }
 }

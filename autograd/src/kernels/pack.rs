@@ -93,30 +93,36 @@ unsafe fn pack_a_impl<const MR: usize>(
     dst: &mut [f32],
 ) {
     assert!(dst.len() >= mc.div_ceil(MR) * MR * kc);
-    for (panel, out) in dst
-        .chunks_exact_mut(MR * kc)
-        .take(mc.div_ceil(MR))
-        .enumerate()
-    {
+    let out = dst.as_mut_ptr();
+    for panel in 0..mc.div_ceil(MR) {
         let i0 = panel * MR;
         let rows = MR.min(mc - i0);
-        if rows == MR {
-            for p in 0..kc {
-                for r in 0..MR {
-                    // SAFETY: i0 + r < mc and p < kc: inside the block the
-                    // caller checked.
-                    out[p * MR + r] = unsafe { *a.add((i0 + r) * rs + p * cs) };
+        // SAFETY: the panel's kc * MR floats are inside `dst` (asserted);
+        // source elements (i0 + r, p) with r < rows, p < kc are inside the
+        // block the caller vouched for.
+        unsafe {
+            let o = out.add(panel * MR * kc);
+            let src = a.add(i0 * rs);
+            if rows == MR && rs == 1 {
+                // Column-major / transposed A: each k step is MR contiguous.
+                for p in 0..kc {
+                    std::ptr::copy_nonoverlapping(src.add(p * cs), o.add(p * MR), MR);
                 }
-            }
-        } else {
-            for p in 0..kc {
-                for r in 0..MR {
-                    out[p * MR + r] = if r < rows {
-                        // SAFETY: i0 + r < mc and p < kc.
-                        unsafe { *a.add((i0 + r) * rs + p * cs) }
-                    } else {
-                        0.0
-                    };
+            } else if rows == MR {
+                for p in 0..kc {
+                    for r in 0..MR {
+                        *o.add(p * MR + r) = *src.add(r * rs + p * cs);
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for r in 0..MR {
+                        *o.add(p * MR + r) = if r < rows {
+                            *src.add(r * rs + p * cs)
+                        } else {
+                            0.0
+                        };
+                    }
                 }
             }
         }
@@ -147,6 +153,27 @@ pub(crate) unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: MatRef, ds
     }
 }
 
+/// How many rows ahead [`pack_b`] prefetches a row-major `B`: rows are
+/// often a power-of-two stride apart, which defeats the hardware
+/// prefetchers, and `B` usually comes from L3 or DRAM.
+const PREFETCH_ROWS: usize = 6;
+
+/// Prefetches the `len` floats at `row` into L1 (a hint: never faults).
+#[inline(always)]
+fn prefetch_row(row: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..len).step_by(16) {
+        // SAFETY: prefetching is a hint; it never faults, whatever the address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                row.wrapping_add(off) as *const i8,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (row, len);
+}
+
 /// # Safety
 /// As [`pack_b`], with the view given as pointer and strides.
 #[inline(always)]
@@ -159,29 +186,59 @@ unsafe fn pack_b_impl<const NR: usize>(
     dst: &mut [f32],
 ) {
     assert!(dst.len() >= nc.div_ceil(NR) * NR * kc);
-    for (panel, out) in dst
-        .chunks_exact_mut(NR * kc)
-        .take(nc.div_ceil(NR))
-        .enumerate()
-    {
-        let j0 = panel * NR;
-        let cols = NR.min(nc - j0);
-        if cols == NR {
-            for p in 0..kc {
-                for j in 0..NR {
-                    // SAFETY: p < kc and j0 + j < nc: inside the checked block.
-                    out[p * NR + j] = unsafe { *b.add(p * rs + (j0 + j) * cs) };
+    let out = dst.as_mut_ptr();
+    let full = nc / NR;
+    if cs == 1 {
+        // Row-major B: read each row once, front to back (prefetch-friendly),
+        // scattering NR-float pieces to the panels.
+        for p in 0..kc {
+            if p + PREFETCH_ROWS < kc {
+                prefetch_row(b.wrapping_add((p + PREFETCH_ROWS) * rs), nc);
+            }
+            // SAFETY: row p, columns < nc of the checked block; writes stay in
+            // panel `panel` (kc * NR floats each) of `dst` (asserted).
+            unsafe {
+                let row = b.add(p * rs);
+                for panel in 0..full {
+                    let o = out.add(panel * NR * kc + p * NR);
+                    std::ptr::copy_nonoverlapping(row.add(panel * NR), o, NR);
+                }
+                let cols = nc - full * NR;
+                if cols > 0 {
+                    let o = out.add(full * NR * kc + p * NR);
+                    std::ptr::copy_nonoverlapping(row.add(full * NR), o, cols);
+                    std::ptr::write_bytes(o.add(cols), 0, NR - cols);
                 }
             }
-        } else {
-            for p in 0..kc {
+        }
+        return;
+    }
+    for panel in 0..nc.div_ceil(NR) {
+        let j0 = panel * NR;
+        let cols = NR.min(nc - j0);
+        // SAFETY: the panel's kc * NR floats are inside `dst` (asserted);
+        // source elements (p, j0 + j) with p < kc, j < cols are inside the
+        // block the caller vouched for.
+        unsafe {
+            let o = out.add(panel * NR * kc);
+            let src = b.add(j0 * cs);
+            if cols == NR && rs == 1 {
+                // Column-major / transposed B: read columns contiguously.
                 for j in 0..NR {
-                    out[p * NR + j] = if j < cols {
-                        // SAFETY: p < kc and j0 + j < nc.
-                        unsafe { *b.add(p * rs + (j0 + j) * cs) }
-                    } else {
-                        0.0
-                    };
+                    let col = src.add(j * cs);
+                    for p in 0..kc {
+                        *o.add(p * NR + j) = *col.add(p);
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for j in 0..NR {
+                        *o.add(p * NR + j) = if j < cols {
+                            *src.add(p * rs + j * cs)
+                        } else {
+                            0.0
+                        };
+                    }
                 }
             }
         }

@@ -1,0 +1,224 @@
+//! GEMM performance report for this machine.
+//!
+//! Measures the f32 FMA peak (a register-only loop of 12 independent ymm FMA
+//! chains, on 1 core and on all cores), then times every kernel on the square
+//! and VAE shapes and prints one table of GFLOP/s and % of the relevant peak
+//! (1-core peak for 1-thread columns, all-core peak for threaded ones).
+//!
+//! ```sh
+//! cargo run --release --example gemm_report            # ~1 minute
+//! cargo run --release --example gemm_report -- --quick # a few seconds
+//! cargo run --release --example gemm_report -- --only 784  # shapes matching
+//! ```
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use autograd::kernels::{Kernel, auto_choice, avx2_available, gemm_small, gemm_with};
+use rayon::ThreadPool;
+
+/// One product to time: `m x k` times `k x n`, `A` optionally stored
+/// transposed (`k x m` row-major, read through strides).
+#[derive(Clone, Copy)]
+struct Shape {
+    name: &'static str,
+    m: usize,
+    k: usize,
+    n: usize,
+    a_transposed: bool,
+}
+
+const fn sh(name: &'static str, m: usize, k: usize, n: usize, a_transposed: bool) -> Shape {
+    Shape {
+        name,
+        m,
+        k,
+        n,
+        a_transposed,
+    }
+}
+
+const SHAPES: [Shape; 13] = [
+    sh("square 64", 64, 64, 64, false),
+    sh("square 128", 128, 128, 128, false),
+    sh("square 256", 256, 256, 256, false),
+    sh("square 512", 512, 512, 512, false),
+    sh("square 1024", 1024, 1024, 1024, false),
+    sh("32x784x512", 32, 784, 512, false),
+    sh("128x784x512", 128, 784, 512, false),
+    sh("32x512x784", 32, 512, 784, false),
+    sh("128x512x784", 128, 512, 784, false),
+    sh("AtB 784x32x512", 784, 32, 512, true),
+    sh("AtB 512x32x784", 512, 32, 784, true),
+    sh("32x512x2", 32, 512, 2, false),
+    sh("32x2x512", 32, 2, 512, false),
+];
+
+/// A column of the table.
+#[derive(Clone, Copy)]
+enum Col {
+    Kern(Kernel, usize),
+    Small(usize),
+}
+
+const COLS: [(&str, Col); 7] = [
+    ("blocked 1t", Col::Kern(Kernel::Blocked, 1)),
+    ("avx2 1t", Col::Kern(Kernel::Avx2Fma, 1)),
+    ("avx2 2t", Col::Kern(Kernel::Avx2Fma, 2)),
+    ("small 1t", Col::Small(1)),
+    ("auto 1t", Col::Kern(Kernel::Auto, 1)),
+    ("auto 2t", Col::Kern(Kernel::Auto, 2)),
+    ("mm 1t", Col::Kern(Kernel::MatrixMultiply, 1)),
+];
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    let x = _mm256_set1_ps(0.999_999);
+    let y = _mm256_set1_ps(1e-7);
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm256_fmadd_ps(*a, x, y);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for a in acc {
+        s = _mm256_add_ps(s, a);
+    }
+    let mut out = [0.0f32; 8];
+    // SAFETY: `out` holds 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+    out.iter().sum()
+}
+
+/// Peak GFLOP/s with `threads` threads each running the FMA loop.
+fn fma_peak(threads: usize, iters: u64, runs: usize) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_available() {
+        let mut best = f64::MAX;
+        for _ in 0..runs {
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    // SAFETY: AVX2+FMA detected above.
+                    s.spawn(|| black_box(unsafe { fma_chains(black_box(iters)) }));
+                }
+            });
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        return (threads as u64 * iters * 12 * 8 * 2) as f64 / best / 1e9;
+    }
+    let _ = (threads, iters, runs);
+    f64::NAN
+}
+
+/// Best-of-`runs` seconds per call of `f`, each run lasting about `target`.
+fn time(mut f: impl FnMut(), target: Duration, runs: usize) -> f64 {
+    f();
+    let t = Instant::now();
+    f();
+    let one = t.elapsed().max(Duration::from_nanos(50));
+    let reps = ((target.as_secs_f64() / one.as_secs_f64()) as usize).clamp(1, 1_000_000);
+    let mut best = f64::MAX;
+    for _ in 0..runs {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+    }
+    best
+}
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 20) as f32 / 4096.0 - 0.5
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only SUBSTR`: restrict to shapes whose name contains SUBSTR.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let (target, runs) = if quick {
+        (Duration::from_millis(4), 3)
+    } else {
+        (Duration::from_millis(25), 5)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let iters = if quick { 5_000_000 } else { 20_000_000 };
+    let peak1 = fma_peak(1, iters, runs);
+    let peak_all = fma_peak(cores, iters, runs);
+    println!(
+        "AVX2+FMA: {}   FMA peak: {peak1:.1} GFLOP/s on 1 core, {peak_all:.1} on {cores} cores",
+        avx2_available()
+    );
+    let pools: Vec<ThreadPool> = [1, 2]
+        .iter()
+        .map(|&t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+
+    print!("{:<16}", "shape");
+    for (name, _) in COLS {
+        print!(" {name:>14}");
+    }
+    println!("  auto picks");
+    for s in SHAPES {
+        if only.as_deref().is_some_and(|o| !s.name.contains(o)) {
+            continue;
+        }
+        let Shape { m, k, n, .. } = s;
+        let a = data(m * k, 1);
+        let b = data(k * n, 2);
+        let mut c = vec![0.0f32; m * n];
+        let (rsa, csa) = if s.a_transposed { (1, m) } else { (k, 1) };
+        let flop = 2.0 * (m * n * k) as f64;
+        print!("{:<16}", s.name);
+        for (_, col) in COLS {
+            let (threads, secs) = match col {
+                Col::Kern(kern, t) => (
+                    t,
+                    pools[t - 1].install(|| {
+                        time(
+                            || {
+                                gemm_with(
+                                    kern, m, k, n, 1.0, &a, rsa, csa, &b, n, 1, 0.0, &mut c, n, 1,
+                                )
+                            },
+                            target,
+                            runs,
+                        )
+                    }),
+                ),
+                Col::Small(t) => (
+                    t,
+                    pools[t - 1].install(|| {
+                        time(
+                            || gemm_small(m, k, n, 1.0, &a, rsa, csa, &b, n, 1, 0.0, &mut c, n, 1),
+                            target,
+                            runs,
+                        )
+                    }),
+                ),
+            };
+            let gflops = flop / secs / 1e9;
+            let peak = if threads == 1 { peak1 } else { peak_all };
+            print!(" {:>7.1} ({:>3.0}%)", gflops, 100.0 * gflops / peak);
+        }
+        println!("  {:?}", auto_choice(m, k, n));
+    }
+    println!("(GFLOP/s, % of the 1-core peak for 1t columns and of the {cores}-core peak for 2t)");
+}
