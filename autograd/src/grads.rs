@@ -57,6 +57,21 @@ impl Gradients {
             .find_map(|&(_, node)| self.slots[node].as_ref())
     }
 
+    /// The gradient buffer of node `id` and whether it is fresh. A fresh buffer holds
+    /// unspecified values and must be overwritten (`=`, or a gemm with beta 0); an existing one
+    /// must be accumulated into (`+=`, beta 1). Saves zero-filling large gradients.
+    pub(crate) fn acc_fresh(&mut self, id: usize, shape: Shape) -> (&mut [f32], bool) {
+        let slot = &mut self.slots[id];
+        let fresh = slot.is_none();
+        if fresh {
+            *slot = Some(Tensor {
+                data: self.pool.take_dirty(shape.numel()),
+                shape,
+            });
+        }
+        (&mut slot.as_mut().expect("just filled").data, fresh)
+    }
+
     /// The accumulation buffer for node `id`, created zero-filled on first use.
     pub(crate) fn acc(&mut self, id: usize, shape: Shape) -> &mut [f32] {
         let slot = &mut self.slots[id];

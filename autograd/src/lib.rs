@@ -48,4 +48,4 @@ pub use optim::{Adam, Optimizer, RmsProp, Sgd};
 pub use params::{ParamId, ParamStore};
 pub use shape::{MAX_RANK, Shape};
 pub use tape::{Tape, Var};
-pub use tensor::Tensor;
+pub use tensor::{Tensor, all_finite};

@@ -10,6 +10,18 @@ pub(crate) struct Pool {
 impl Pool {
     /// A zero-filled buffer of length `n`, reusing a freed one when one is large enough.
     pub(crate) fn take(&mut self, n: usize) -> Vec<f32> {
+        match self.take_best(n) {
+            Some(mut v) => {
+                v.clear();
+                v.resize(n, 0.0);
+                v
+            }
+            None => vec![0.0; n],
+        }
+    }
+
+    /// Removes and returns the smallest free buffer whose capacity holds `n`.
+    fn take_best(&mut self, n: usize) -> Option<Vec<f32>> {
         let mut best: Option<usize> = None;
         for (i, b) in self.free.iter().enumerate() {
             if b.capacity() >= n && best.is_none_or(|j| b.capacity() < self.free[j].capacity()) {
@@ -19,15 +31,19 @@ impl Pool {
                 }
             }
         }
-        match best {
-            Some(i) => {
-                let mut v = self.free.swap_remove(i);
-                v.clear();
-                v.resize(n, 0.0);
-                v
-            }
-            None => vec![0.0; n],
+        best.map(|i| self.free.swap_remove(i))
+    }
+
+    /// A buffer of length `n` whose contents are unspecified (leftovers of an earlier use, or
+    /// zeros): for callers that overwrite every element. Skips the zero-fill of [`Pool::take`].
+    pub(crate) fn take_dirty(&mut self, n: usize) -> Vec<f32> {
+        let mut v = self.take_best(n).unwrap_or_default();
+        if v.len() >= n {
+            v.truncate(n);
+        } else {
+            v.resize(n, 0.0);
         }
+        v
     }
 
     /// A buffer holding a copy of `src`.

@@ -46,9 +46,12 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
     let (ix, it) = (node.inputs[0], node.inputs[1]);
     let (x, t) = (&nodes[ix].value, &nodes[it].value);
     if nodes[ix].requires_grad {
-        let dx = grads.acc(ix, x.shape);
-        for (((d, &g), &x), &t) in dx.iter_mut().zip(g).zip(&x.data).zip(&t.data) {
-            *d += g * (sigmoid(x) - t);
+        let (dx, fresh) = grads.acc_fresh(ix, x.shape);
+        let it = dx.iter_mut().zip(g).zip(&x.data).zip(&t.data);
+        if fresh {
+            it.for_each(|(((d, &g), &x), &t)| *d = g * (sigmoid(x) - t));
+        } else {
+            it.for_each(|(((d, &g), &x), &t)| *d += g * (sigmoid(x) - t));
         }
     }
     if nodes[it].requires_grad {

@@ -223,6 +223,11 @@ fn gemm_view(
     );
 }
 
+/// A fresh gradient buffer is overwritten (beta 0, never read), an existing one accumulated.
+fn beta(fresh: bool) -> f32 {
+    if fresh { 0.0 } else { 1.0 }
+}
+
 pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradients) {
     let gv = View::of(&node.value.shape, false);
     match node.op {
@@ -232,13 +237,13 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
             let (av, bv) = (View::of(&a.shape, ta), View::of(&b.shape, tb));
             if nodes[ia].requires_grad {
                 // d op(A) = G op(B)ᵀ, written through op(A)'s own strides into A's layout.
-                let da = grads.acc(ia, a.shape);
-                gemm_view(1.0, g, gv, &b.data, bv.t(), 1.0, da, av);
+                let (da, fresh) = grads.acc_fresh(ia, a.shape);
+                gemm_view(1.0, g, gv, &b.data, bv.t(), beta(fresh), da, av);
             }
             if nodes[ib].requires_grad {
                 // d op(B) = op(A)ᵀ G.
-                let db = grads.acc(ib, b.shape);
-                gemm_view(1.0, &a.data, av.t(), g, gv, 1.0, db, bv);
+                let (db, fresh) = grads.acc_fresh(ib, b.shape);
+                gemm_view(1.0, &a.data, av.t(), g, gv, beta(fresh), db, bv);
             }
         }
         Op::Linear => {
@@ -246,12 +251,12 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
             let (x, w) = (&nodes[ix].value, &nodes[iw].value);
             let (xv, wv) = (View::of(&x.shape, false), View::of(&w.shape, true));
             if nodes[ix].requires_grad {
-                let dx = grads.acc(ix, x.shape);
-                gemm_view(1.0, g, gv, &w.data, wv.t(), 1.0, dx, xv);
+                let (dx, fresh) = grads.acc_fresh(ix, x.shape);
+                gemm_view(1.0, g, gv, &w.data, wv.t(), beta(fresh), dx, xv);
             }
             if nodes[iw].requires_grad {
-                let dw = grads.acc(iw, w.shape);
-                gemm_view(1.0, &x.data, xv.t(), g, gv, 1.0, dw, wv);
+                let (dw, fresh) = grads.acc_fresh(iw, w.shape);
+                gemm_view(1.0, &x.data, xv.t(), g, gv, beta(fresh), dw, wv);
             }
             if nodes[ib].requires_grad {
                 let db = grads.acc(ib, nodes[ib].value.shape);

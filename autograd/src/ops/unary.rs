@@ -136,6 +136,59 @@ fn sign(x: f32) -> f32 {
     }
 }
 
+/// Expands `$body` once per op with `$op` bound to that op as a constant, so each loop is
+/// compiled (and vectorised) for one function instead of branching on the op per element.
+macro_rules! per_op {
+    ($f:expr, $op:ident => $body:block) => {
+        match $f {
+            UnaryOp::Neg => {
+                const $op: UnaryOp = UnaryOp::Neg;
+                $body
+            }
+            UnaryOp::Exp => {
+                const $op: UnaryOp = UnaryOp::Exp;
+                $body
+            }
+            UnaryOp::Log => {
+                const $op: UnaryOp = UnaryOp::Log;
+                $body
+            }
+            UnaryOp::Square => {
+                const $op: UnaryOp = UnaryOp::Square;
+                $body
+            }
+            UnaryOp::Sqrt => {
+                const $op: UnaryOp = UnaryOp::Sqrt;
+                $body
+            }
+            UnaryOp::Abs => {
+                const $op: UnaryOp = UnaryOp::Abs;
+                $body
+            }
+            UnaryOp::Sigmoid => {
+                const $op: UnaryOp = UnaryOp::Sigmoid;
+                $body
+            }
+            UnaryOp::Relu => {
+                const $op: UnaryOp = UnaryOp::Relu;
+                $body
+            }
+            UnaryOp::Tanh => {
+                const $op: UnaryOp = UnaryOp::Tanh;
+                $body
+            }
+            UnaryOp::Softplus => {
+                const $op: UnaryOp = UnaryOp::Softplus;
+                $body
+            }
+            UnaryOp::LogSigmoid => {
+                const $op: UnaryOp = UnaryOp::LogSigmoid;
+                $body
+            }
+        }
+    };
+}
+
 impl<'t> Var<'t> {
     /// Applies an elementwise function, recording it for backward.
     pub fn unary(self, f: UnaryOp) -> Var<'t> {
@@ -144,9 +197,11 @@ impl<'t> Var<'t> {
         let mut y = tape.buffer(shape.numel());
         {
             let x = tape.value(self.id);
-            for (y, &x) in y.iter_mut().zip(&x.data) {
-                *y = f.forward(x);
-            }
+            per_op!(f, F => {
+                for (y, &x) in y.iter_mut().zip(&x.data) {
+                    *y = F.forward(x);
+                }
+            });
         }
         tape.push(Op::Unary(f), &[self.id], Tensor { data: y, shape })
     }
@@ -200,8 +255,13 @@ pub(super) fn backward(f: UnaryOp, node: &Node, nodes: &[Node], g: &[f32], grads
     }
     let x = &nodes[i].value;
     let y = &node.value.data;
-    let dx = grads.acc(i, x.shape);
-    for (((dx, &g), &x), &y) in dx.iter_mut().zip(g).zip(&x.data).zip(y) {
-        *dx += g * f.derivative(x, y);
-    }
+    let (dx, fresh) = grads.acc_fresh(i, x.shape);
+    per_op!(f, F => {
+        let it = dx.iter_mut().zip(g).zip(&x.data).zip(y);
+        if fresh {
+            it.for_each(|(((dx, &g), &x), &y)| *dx = g * F.derivative(x, y));
+        } else {
+            it.for_each(|(((dx, &g), &x), &y)| *dx += g * F.derivative(x, y));
+        }
+    });
 }
