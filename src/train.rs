@@ -362,7 +362,7 @@ impl Trainer {
         self.model.params.iter().all(|(id, _, _)| {
             self.grads
                 .param(id)
-                .is_none_or(|g| g.data.iter().sum::<f32>().is_finite())
+                .is_none_or(|g| autograd::all_finite(&g.data))
         })
     }
 }
