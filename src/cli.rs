@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 /// Train a variational autoencoder on MNIST (or any IDX image set of the same form).
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, allow_negative_numbers = true)]
 pub struct Args {
     /// Recipe to start from: seed (784-512-2, RMSprop, batch 32), pytorch-example
     /// (784-400-20, Adam, batch 128), iwae-paper (784-200-200-50 tanh, dynamic binarization,
