@@ -9,7 +9,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, StandardNormal};
 
 /// Images per evaluation batch.
-pub const EVAL_BATCH: usize = 1000;
+pub const EVAL_BATCH: usize = 250;
 
 /// A fixed noise stream for evaluation, so the same model always gets the same test loss.
 fn eval_rng(seed: u64) -> Xoshiro256PlusPlus {
@@ -85,11 +85,17 @@ pub fn iw_scores(model: &Vae, set: &ImageSet, k: usize, binarize: Binarize, seed
         binarize,
         &mut rng,
         |tape, pixels, chunk, rng| {
-            let b = chunk.len();
-            let x = tape.constant_from(pixels, &[b, set.dim()]);
+            let (b, d) = (chunk.len(), set.dim());
+            let x = tape.constant_from(pixels, &[b, d]);
             let (mu, logvar) = model.encode(tape, x);
+            let (mu, logvar) = (mu.value(), logvar.value());
             let (mut m, mut s) = (vec![f64::NEG_INFINITY; b], vec![0.0f64; b]);
             for _ in 0..k {
+                // A fresh tape per sample: memory stays that of one forward pass for any k.
+                tape.clear();
+                let x = tape.constant_from(pixels, &[b, d]);
+                let mu = tape.constant_from(&mu.data, &[b, latent]);
+                let logvar = tape.constant_from(&logvar.data, &[b, latent]);
                 let e = normal(b * latent, rng);
                 let eps = tape.constant_from(&e, &[b, latent]);
                 let z = mu + (logvar * 0.5).exp() * eps;

@@ -137,7 +137,7 @@ pub fn latent(path: &Path, model: &Vae, set: &ImageSet) -> Result<Vec<f32>, Rend
     let latent = model.config.latent;
     let mut mu = Vec::with_capacity(set.len() * latent);
     let idx: Vec<usize> = (0..set.len()).collect();
-    for chunk in idx.chunks(1000) {
+    for chunk in idx.chunks(crate::eval::EVAL_BATCH) {
         mu.extend(encode_means(model, &to_f32(set, chunk)));
     }
     let plane: Vec<f32> = mu

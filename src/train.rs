@@ -236,7 +236,11 @@ impl Trainer {
     }
 
     /// A trainer with a given (for instance restored) optimizer.
+    ///
+    /// Turns on flush-to-zero for subnormal floats on this thread and the rayon pool
+    /// ([`autograd::kernels::flush_subnormals`]), so late epochs never slow down.
     pub fn with_optimizer(model: Vae, opt: Box<dyn Optimizer>, config: TrainConfig) -> Trainer {
+        autograd::kernels::flush_subnormals();
         Trainer {
             model,
             opt,

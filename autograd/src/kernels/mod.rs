@@ -29,6 +29,7 @@
 mod auto;
 mod avx2;
 mod blocked;
+mod flush;
 mod layout;
 mod naive;
 mod pack;
@@ -41,6 +42,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 pub use auto::{AutoChoice, auto_choice};
+pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread};
 use layout::{MatMut, MatRef};
 
 /// A GEMM implementation, for [`gemm_with`] or the `AUTOGRAD_KERNEL`
