@@ -107,7 +107,7 @@ pub fn normal_quantile(p: f64) -> f64 {
 }
 
 /// `manifold.png` (2-D latent only): a `side x side` grid decoded at the Gaussian quantiles
-/// `Φ⁻¹(0.05 … 0.95)` of each latent axis, z[1] growing upwards.
+/// `Φ⁻¹(0.05 … 0.95)` of each latent axis, `z[1]` growing upwards.
 pub fn manifold(
     path: &Path,
     model: &Vae,

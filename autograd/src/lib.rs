@@ -28,10 +28,11 @@
 #![warn(missing_docs)]
 
 pub mod check;
+#[doc = include_str!("../../docs/ENGINE.md")]
+pub mod guide {}
 mod error;
 mod grads;
 pub mod init;
-/// Matrix-multiply (GEMM) kernels: naive, blocked, AVX2+FMA, threaded.
 pub mod kernels;
 pub mod ops;
 pub mod optim;
