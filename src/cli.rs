@@ -18,7 +18,7 @@ use std::process::ExitCode;
 #[command(version, about, long_about = None, allow_negative_numbers = true)]
 pub struct Args {
     /// Recipe to start from: seed (784-512-2, RMSprop, batch 32), pytorch-example
-    /// (784-400-20, Adam, batch 128), iwae-paper (784-200-200-50 tanh, dynamic binarization,
+    /// (784-400-20, Adam, batch 128, PyTorch's default init), iwae-paper (784-200-200-50 tanh, dynamic binarization,
     /// Adam, batch 20, Burda et al.'s 3^i learning-rate schedule). Other flags override it.
     #[arg(long, default_value = "seed")]
     preset: String,
@@ -46,7 +46,7 @@ pub struct Args {
     /// relu or tanh.
     #[arg(long)]
     activation: Option<String>,
-    /// Weight initialiser: glorot or he.
+    /// Weight initialiser: glorot, he, or torch (PyTorch nn.Linear default).
     #[arg(long)]
     init: Option<String>,
     /// Targets: none (grey levels in [0, 1]) or dynamic (a fresh Bernoulli draw per batch).
@@ -94,6 +94,8 @@ fn preset(name: &str, input_dim: usize) -> Result<(VaeConfig, TrainConfig), Stri
         "pytorch-example" => {
             model.hidden = vec![400];
             model.latent = 20;
+            // As in PyTorch's examples/vae: nn.Linear's default initialisation.
+            model.init = autograd::Init::TorchDefault;
             train.optimizer = OptimizerKind::Adam;
             train.batch_size = 128;
         }
@@ -327,7 +329,10 @@ pub fn run(args: &Args) -> Result<(), String> {
             seconds,
             images_per_s: train_set.len() as f64 / seconds.max(1e-9),
         };
-        println!("{}", record.line(cfg.epochs));
+        match crate::run::resident_mb() {
+            Some(mb) => println!("{}  rss {mb:.0} MB", record.line(cfg.epochs)),
+            None => println!("{}", record.line(cfg.epochs)),
+        }
         history.push(record);
         let extra = serde_json::json!({
             "train": cfg.to_json(),

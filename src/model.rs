@@ -148,6 +148,7 @@ pub fn init_name(i: Init) -> &'static str {
         Init::GlorotUniform => "glorot",
         Init::HeNormal => "he",
         Init::Zeros => "zeros",
+        Init::TorchDefault => "torch",
     }
 }
 
@@ -157,8 +158,9 @@ pub fn parse_init(s: &str) -> Result<Init, String> {
         "glorot" => Ok(Init::GlorotUniform),
         "he" => Ok(Init::HeNormal),
         "zeros" => Ok(Init::Zeros),
+        "torch" => Ok(Init::TorchDefault),
         _ => Err(format!(
-            "unknown initialiser {s:?} (expected glorot, he or zeros)"
+            "unknown initialiser {s:?} (expected glorot, he, torch or zeros)"
         )),
     }
 }
@@ -185,7 +187,7 @@ impl Dense {
             &format!("{name}.weight"),
             init.weight(kind, fan_out, fan_in),
         );
-        let bias = store.add(&format!("{name}.bias"), autograd::Tensor::zeros(&[fan_out]));
+        let bias = store.add(&format!("{name}.bias"), init.bias(kind, fan_out, fan_in));
         Dense { weight, bias }
     }
 

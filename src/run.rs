@@ -104,3 +104,11 @@ pub fn write_metrics(path: &Path, records: &[EpochRecord]) -> std::io::Result<()
     }
     write_atomic(path, s.as_bytes())
 }
+
+/// This process's resident memory in MB, from `/proc/self/status` (Linux; `None` elsewhere).
+pub fn resident_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -15,6 +15,9 @@ pub enum Init {
     HeNormal,
     /// All zeros (biases).
     Zeros,
+    /// PyTorch's `nn.Linear` default: weights and biases `U(-a, a)` with `a = 1/√fan_in`
+    /// (Kaiming-uniform with `a = √5`).
+    TorchDefault,
 }
 
 /// A seeded stream of initial weights.
@@ -45,7 +48,25 @@ impl Initializer {
                 (0..n).map(|_| d.sample(&mut self.rng)).collect()
             }
             Init::Zeros => vec![0.0; n],
+            Init::TorchDefault => self.uniform(n, fan_in),
         };
         Tensor::from_vec(data, &[fan_out, fan_in])
+    }
+
+    /// A `[fan_out]` bias for a layer initialised with `init`: zeros, except PyTorch's default,
+    /// which draws biases like its weights.
+    pub fn bias(&mut self, init: Init, fan_out: usize, fan_in: usize) -> Tensor {
+        let data = match init {
+            Init::TorchDefault => self.uniform(fan_out, fan_in),
+            _ => vec![0.0; fan_out],
+        };
+        Tensor::from_vec(data, &[fan_out])
+    }
+
+    /// `n` draws from `U(-1/√fan_in, 1/√fan_in)`.
+    fn uniform(&mut self, n: usize, fan_in: usize) -> Vec<f32> {
+        let a = (1.0 / fan_in.max(1) as f64).sqrt() as f32;
+        let u = Uniform::new_inclusive(-a, a).expect("finite bounds");
+        (0..n).map(|_| u.sample(&mut self.rng)).collect()
     }
 }
