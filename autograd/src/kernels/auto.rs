@@ -52,11 +52,14 @@ const SHALLOW_K: usize = 16;
 /// `m >= 64` with `n >= 256` and `k >= 128` (and for `k = 784, n = 512` at
 /// `m = 32`, where `B`'s 2 KiB row stride thrashes L2).
 fn use_small(m: usize, k: usize, n: usize) -> bool {
-    if m.saturating_mul(k).saturating_mul(n) <= SMALL_MAX_VOLUME || n <= TINY_N {
+    if n <= TINY_N {
         return true;
     }
     if k < SHALLOW_K && m >= SMALL_MAX_M && n >= 256 {
         return false;
+    }
+    if m.saturating_mul(k).saturating_mul(n) <= SMALL_MAX_VOLUME {
+        return true;
     }
     k <= SMALL_MAX_K && (m <= SMALL_MAX_M || n <= SMALL_MAX_N)
 }
