@@ -18,6 +18,48 @@ pub fn auto_choice(m: usize, k: usize, n: usize) -> AutoChoice {
     if !super::avx2_available() {
         return AutoChoice::PortableBlocked;
     }
-    let _ = (m, k, n);
-    AutoChoice::Avx2Blocked
+    if use_small(m, k, n) {
+        AutoChoice::Small
+    } else {
+        AutoChoice::Avx2Blocked
+    }
+}
+
+/// Products up to this many multiply-adds (64^3) always take the no-pack
+/// path: packing both operands costs more than the product saves.
+const SMALL_MAX_VOLUME: usize = 64 * 64 * 64;
+/// Up to this depth, a short (`m <= SMALL_MAX_M`) or narrow
+/// (`n <= SMALL_MAX_N`) product reads `B` unpacked; deeper, the `k x 16`
+/// column panel of `B` no longer stays in L2 (worse with power-of-two row
+/// strides, where it maps onto few cache sets) and packing wins again.
+const SMALL_MAX_K: usize = 512;
+/// "Short": a batch of at most 32 rows. Each packed `B` element would be
+/// used only `m` times, too few to amortise packing it.
+const SMALL_MAX_M: usize = 32;
+/// "Narrow": at most four 16-wide `B` panels.
+const SMALL_MAX_N: usize = 64;
+/// At most one 16-wide panel: blocked would pad `B` to 16 columns and
+/// waste most of every tile (e.g. the 2-wide latent layer).
+const TINY_N: usize = 16;
+/// Depth below which packing is so cheap relative to the `C` traffic that
+/// the blocked kernel is a little faster on wide outputs (`k = 2` layers).
+const SHALLOW_K: usize = 16;
+
+/// The measured rule (Zen3, one thread; ratios are small-path speed over
+/// blocked speed, from a grid of m in 4..256, k in 2..512, n in 2..784):
+/// the no-pack path wins by 1.5-7x when `n <= 16` or `m <= 8`, by 1.1-2x
+/// for `m <= 32` or `n <= 64` with `k <= 512`, and is 5-15% slower for
+/// `m >= 64` with `n >= 256` and `k >= 128` (and for `k = 784, n = 512` at
+/// `m = 32`, where `B`'s 2 KiB row stride thrashes L2).
+fn use_small(m: usize, k: usize, n: usize) -> bool {
+    if n <= TINY_N {
+        return true;
+    }
+    if k < SHALLOW_K && m >= SMALL_MAX_M && n >= 256 {
+        return false;
+    }
+    if m.saturating_mul(k).saturating_mul(n) <= SMALL_MAX_VOLUME {
+        return true;
+    }
+    k <= SMALL_MAX_K && (m <= SMALL_MAX_M || n <= SMALL_MAX_N)
 }

@@ -56,11 +56,62 @@ impl MicroKernel for Avx2 {
         rows: usize,
         cols: usize,
     ) {
-        let a = MatRef::from_raw(a, 1, MR);
-        // SAFETY: packed panels are kc x MR / kc x NR (zero-padded, so full
-        // NR-wide B rows are readable); the caller guarantees C and AVX2+FMA.
-        unsafe { strided_tile(kc, a, b, NR, true, alpha, beta, c, rows, cols) }
+        // SAFETY: forwarded contract.
+        unsafe { packed_tile(kc, a, b, alpha, beta, c, rows, cols) }
     }
+}
+
+/// [`strided_tile`] specialised to packed panels, so that the strides are
+/// compile-time constants in the inner loop.
+///
+/// # Safety
+/// `a` / `b` point to packed `kc x MR` / `kc x NR` panels (zero-padded),
+/// `c` is writable for `rows x cols`, and AVX2+FMA are available.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn packed_tile(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    alpha: f32,
+    beta: f32,
+    c: MatMut,
+    rows: usize,
+    cols: usize,
+) {
+    let a = MatRef::from_raw(a, 1, MR);
+    // SAFETY: full NR-wide rows of the packed B panel are readable; the rest
+    // is the caller's contract, with ROWS == rows.
+    unsafe {
+        match rows {
+            6 => tile_core::<6, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+            5 => tile_core::<5, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+            4 => tile_core::<4, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+            3 => tile_core::<3, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+            2 => tile_core::<2, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+            _ => tile_core::<1, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+        }
+    }
+}
+
+/// Non-x86 stub (never called: `avx2_available()` is false there).
+///
+/// # Safety
+/// Never safe to call.
+#[allow(clippy::too_many_arguments)]
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn packed_tile(
+    _kc: usize,
+    _a: *const f32,
+    _b: *const f32,
+    _alpha: f32,
+    _beta: f32,
+    _c: MatMut,
+    _rows: usize,
+    _cols: usize,
+) {
+    unreachable!("AVX2 kernel called on a non-x86_64 target")
 }
 
 /// Blocked GEMM with the AVX2 micro-kernel, or the portable one if the CPU

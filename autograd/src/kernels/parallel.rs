@@ -14,12 +14,15 @@
 
 use super::layout::{MatMut, disjoint};
 
-/// Below this many flops (`2 m n k`) a product runs on the calling thread:
-/// waking a second worker costs several microseconds, which only pays once
-/// the product takes tens of microseconds. Measured on Zen3 (2 cores): at
-/// 2 MFLOP (~25 us on one core) two threads are already ~1.4x faster; at
-/// 0.5 MFLOP they are not.
-pub(crate) const PAR_MIN_FLOP: usize = 2 << 20;
+/// Below this many flops (`2 m n k`) a product runs on the calling thread.
+/// Waking a sleeping rayon worker costs ~20 us on the measured machine
+/// (Zen3 VM, 2 vCPUs; `rayon::join` of two 5 us halves takes 10 us, i.e. the
+/// second worker never arrives in time, and two 20 us halves are parallel
+/// only some of the time). So a product must take ~100 us on one core
+/// (8 MFLOP at ~85 GFLOP/s) before splitting it pays: measured at
+/// 32x256x512 (8.4 MFLOP: 1.8x), 32x784x512 (25.7 MFLOP: 1.6-1.85x), no gain at
+/// 128^3 (4.2 MFLOP).
+pub(crate) const PAR_MIN_FLOP: usize = 8 << 20;
 
 /// Calls `f(i0, i1, j0, j1)` for disjoint blocks covering `[0, m) x [0, n)`,
 /// in parallel on rayon's current pool when the product is large enough and
