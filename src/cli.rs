@@ -215,6 +215,10 @@ fn check_flags(args: &Args) -> Result<(), String> {
 /// one-line message and exit code 1 (a panic, which would be a bug, prints a short message too).
 pub fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
+        // `train_vae | head`: stdout closed early is the reader's choice, not an error.
+        if info.to_string().contains("failed printing to stdout") {
+            std::process::exit(141);
+        }
         eprintln!("internal error: {info}");
         eprintln!("(this is a bug; please report it with the command you ran)");
     }));
@@ -252,11 +256,22 @@ where
 pub fn run(args: &Args) -> Result<(), String> {
     check_flags(args)?;
     if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
+        // The global pool can be built once per process; a second run (in tests) keeps it.
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
-            .map_err(|e| format!("cannot set --threads {n}: {e}"))?;
+        {
+            if rayon::current_num_threads() != n {
+                return Err(format!("cannot set --threads {n}: {e}"));
+            }
+        }
     }
+    // The whole run executes on a worker of rayon's pool, so every gemm split is a join
+    // inside the pool: no job crosses into it from outside, which would allocate now and then.
+    rayon::scope(|_| train(args))
+}
+
+fn train(args: &Args) -> Result<(), String> {
     let data = load_dir(&args.data).map_err(|e| e.to_string())?;
     let mut train_set = data.train;
     let test_set = data.test;

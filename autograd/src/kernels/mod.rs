@@ -41,7 +41,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-pub use auto::{AutoChoice, auto_choice};
+pub use auto::{AutoChoice, auto_choice, auto_choice_for_layout};
 pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread};
 use layout::{MatMut, MatRef};
 
@@ -221,7 +221,7 @@ pub fn gemm_with(
         Kernel::Blocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
         Kernel::Avx2Fma => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
         Kernel::MatrixMultiply => mm_sgemm(m, k, n, alpha, a, b, beta, c),
-        Kernel::Auto => match auto_choice(m, k, n) {
+        Kernel::Auto => match auto_choice_for_layout(m, k, n, b.cs == 1) {
             AutoChoice::Small => small::gemm(m, k, n, alpha, a, b, beta, c),
             AutoChoice::Avx2Blocked => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
             AutoChoice::PortableBlocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),

@@ -232,18 +232,30 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
     let gv = View::of(&node.value.shape, false);
     match node.op {
         Op::MatMul { ta, tb } => {
+            // Each gradient is computed for the *stored* matrix, so C is always row-major
+            // (a gemm writing C column-major runs at half speed):
+            //   dA = G op(B)ᵀ,  or for a transposed A, dA = op(B) Gᵀ;
+            //   dB = op(A)ᵀ G,  or for a transposed B, dB = Gᵀ op(A).
             let (ia, ib) = (node.inputs[0], node.inputs[1]);
             let (a, b) = (&nodes[ia].value, &nodes[ib].value);
             let (av, bv) = (View::of(&a.shape, ta), View::of(&b.shape, tb));
             if nodes[ia].requires_grad {
-                // d op(A) = G op(B)ᵀ, written through op(A)'s own strides into A's layout.
                 let (da, fresh) = grads.acc_fresh(ia, a.shape);
-                gemm_view(1.0, g, gv, &b.data, bv.t(), beta(fresh), da, av);
+                let out = View::of(&a.shape, false);
+                if ta {
+                    gemm_view(1.0, &b.data, bv, g, gv.t(), beta(fresh), da, out);
+                } else {
+                    gemm_view(1.0, g, gv, &b.data, bv.t(), beta(fresh), da, out);
+                }
             }
             if nodes[ib].requires_grad {
-                // d op(B) = op(A)ᵀ G.
                 let (db, fresh) = grads.acc_fresh(ib, b.shape);
-                gemm_view(1.0, &a.data, av.t(), g, gv, beta(fresh), db, bv);
+                let out = View::of(&b.shape, false);
+                if tb {
+                    gemm_view(1.0, g, gv.t(), &a.data, av, beta(fresh), db, out);
+                } else {
+                    gemm_view(1.0, &a.data, av.t(), g, gv, beta(fresh), db, out);
+                }
             }
         }
         Op::Linear => {
@@ -255,8 +267,10 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
                 gemm_view(1.0, g, gv, &w.data, wv.t(), beta(fresh), dx, xv);
             }
             if nodes[iw].requires_grad {
+                // dW = Gᵀ X, written row-major into W's own [out, in] layout.
                 let (dw, fresh) = grads.acc_fresh(iw, w.shape);
-                gemm_view(1.0, &x.data, xv.t(), g, gv, beta(fresh), dw, wv);
+                let out = View::of(&w.shape, false);
+                gemm_view(1.0, g, gv.t(), &x.data, xv, beta(fresh), dw, out);
             }
             if nodes[ib].requires_grad {
                 let db = grads.acc(ib, nodes[ib].value.shape);
