@@ -405,6 +405,7 @@ fn resume(
     if let Some(e) = args.epochs {
         tcfg.epochs = e;
     }
+    refuse_changes(path, args, &ck.model.config, &tcfg)?;
     let mut opt = tcfg.optimizer.build(tcfg.lr, tcfg.schedule);
     if let Some(state) = &ck.optimizer {
         if state.name != opt.name() {
@@ -429,6 +430,90 @@ fn resume(
     );
     let epoch = ck.epoch;
     Ok((Trainer::with_optimizer(ck.model, opt, tcfg), epoch, history))
+}
+
+/// A resumed run continues the saved one exactly, so an explicit flag that contradicts the
+/// checkpoint's model or recipe is an error rather than silently ignored (`--epochs` may extend).
+fn refuse_changes(
+    path: &Path,
+    args: &Args,
+    model: &VaeConfig,
+    t: &TrainConfig,
+) -> Result<(), String> {
+    let mut wrong = Vec::new();
+    let mut check = |flag: &str, given: Option<String>, saved: String| {
+        if let Some(g) = given {
+            if g != saved {
+                wrong.push(format!("{flag} {g} (the checkpoint has {saved})"));
+            }
+        }
+    };
+    let list = |h: &[usize]| {
+        h.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    check(
+        "--hidden",
+        args.hidden.as_deref().map(list),
+        list(&model.hidden),
+    );
+    check(
+        "--latent",
+        args.latent.map(|x| x.to_string()),
+        model.latent.to_string(),
+    );
+    check(
+        "--activation",
+        args.activation.clone(),
+        model.activation.name().into(),
+    );
+    check(
+        "--init",
+        args.init.clone(),
+        crate::model::init_name(model.init).into(),
+    );
+    check(
+        "--batch-size",
+        args.batch_size.map(|x| x.to_string()),
+        t.batch_size.to_string(),
+    );
+    check(
+        "--optimizer",
+        args.optimizer.clone(),
+        t.optimizer.name().into(),
+    );
+    check("--lr", args.lr.map(|x| x.to_string()), t.lr.to_string());
+    check(
+        "--beta",
+        args.beta.map(|x| x.to_string()),
+        t.beta.to_string(),
+    );
+    check(
+        "--warmup-epochs",
+        args.warmup_epochs.map(|x| x.to_string()),
+        t.warmup_epochs.to_string(),
+    );
+    check(
+        "--seed",
+        args.seed.map(|x| x.to_string()),
+        t.seed.to_string(),
+    );
+    let bin = match t.binarize {
+        Binarize::None => "none",
+        Binarize::Dynamic => "dynamic",
+    };
+    check("--binarize", args.binarize.clone(), bin.into());
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "--resume {} continues that run with its own model and settings; these flags differ: {}",
+            path.display(),
+            wrong.join(", ")
+        ))
+    }
 }
 
 fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {

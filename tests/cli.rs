@@ -150,6 +150,14 @@ fn a_short_run_leaves_every_file_and_resumes_bitwise() {
         "--resume",
         ck.to_str().unwrap(),
     ];
+    // Contradicting the checkpoint's model or recipe is refused, naming the flags.
+    let mut conflicting = resume_args.to_vec();
+    conflicting.extend(["--hidden", "32", "--lr", "0.5"]);
+    let err = run(&conflicting).expect_err("conflicting flags accepted");
+    assert!(
+        err.contains("--hidden 32 (the checkpoint has 64)") && err.contains("--lr 0.5"),
+        "{err}"
+    );
     run(&resume_args).expect("resume b");
 
     let ma = vae::checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
