@@ -29,6 +29,7 @@
 mod auto;
 mod avx2;
 mod blocked;
+pub mod elementwise;
 mod flush;
 mod layout;
 mod naive;
