@@ -48,13 +48,79 @@ macro_rules! dispatch {
     };
 }
 
+/// Below this many elements an optimizer update runs on the calling thread: at ~0.3 ns per
+/// element (AVX2 `sqrt` and division), 128 Ki elements take ~40 us, twice the ~20 us it costs to
+/// wake a sleeping rayon worker. Larger updates are halved recursively over rayon's current pool.
+/// Elementwise, so the split never changes a result.
+const PAR_MIN_LEN: usize = 1 << 17;
+
+/// Where to cut `n` elements in two: the middle, rounded down to a whole 64-byte line.
+fn mid(n: usize) -> usize {
+    n / 2 / 16 * 16
+}
+
+/// Whether an update of `n` elements is split over rayon's pool.
+fn split(n: usize) -> bool {
+    n >= PAR_MIN_LEN && rayon::current_num_threads() > 1
+}
+
+/// [`rmsprop_update_serial`], halved recursively over rayon's current pool when `p` is large
+/// (bitwise the same result).
+///
+/// # Panics
+/// If `g` or `v` is shorter than `p`.
+pub fn rmsprop_update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
+    let n = p.len();
+    if !split(n) {
+        return rmsprop_update_serial(p, g, v, lr, rho, eps);
+    }
+    let (p0, p1) = p.split_at_mut(mid(n));
+    let (g0, g1) = g[..n].split_at(mid(n));
+    let (v0, v1) = v[..n].split_at_mut(mid(n));
+    rayon::join(
+        || rmsprop_update(p0, g0, v0, lr, rho, eps),
+        || rmsprop_update(p1, g1, v1, lr, rho, eps),
+    );
+}
+
+/// [`adam_update_serial`], halved recursively over rayon's current pool when `p` is large
+/// (bitwise the same result).
+///
+/// # Panics
+/// If `g`, `m` or `v` is shorter than `p`.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_update(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    beta1: f32,
+    beta2: f32,
+    step: f32,
+    sqrt_bc2: f32,
+    eps: f32,
+) {
+    let n = p.len();
+    if !split(n) {
+        return adam_update_serial(p, g, m, v, beta1, beta2, step, sqrt_bc2, eps);
+    }
+    let (p0, p1) = p.split_at_mut(mid(n));
+    let (g0, g1) = g[..n].split_at(mid(n));
+    let (m0, m1) = m[..n].split_at_mut(mid(n));
+    let (v0, v1) = v[..n].split_at_mut(mid(n));
+    rayon::join(
+        || adam_update(p0, g0, m0, v0, beta1, beta2, step, sqrt_bc2, eps),
+        || adam_update(p1, g1, m1, v1, beta1, beta2, step, sqrt_bc2, eps),
+    );
+}
+
 dispatch! {
-    /// RMSprop (Keras semantics) over one parameter:
+    /// RMSprop (Keras semantics) over one parameter, on the calling thread:
     /// `v = ρ v + (1 - ρ) g²`, `p -= lr g / √(v + ε)`.
     ///
     /// # Panics
     /// If `g` or `v` is shorter than `p`.
-    fn rmsprop_update / rmsprop_avx2 / rmsprop_fallback = rmsprop_body
+    fn rmsprop_update_serial / rmsprop_avx2 / rmsprop_fallback = rmsprop_body
     (p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32)
 }
 
@@ -72,14 +138,14 @@ fn rmsprop_body(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps:
 }
 
 dispatch! {
-    /// Adam (PyTorch semantics) over one parameter, with the bias corrections folded in by the
+    /// Adam (PyTorch semantics) over one parameter, on the calling thread, with the bias corrections folded in by the
     /// caller: `m = β1 m + (1-β1) g`, `v = β2 v + (1-β2) g²`,
     /// `p -= step m / (√v / sqrt_bc2 + ε)` where `step = lr / (1-β1^t)` and
     /// `sqrt_bc2 = √(1-β2^t)`.
     ///
     /// # Panics
     /// If `g`, `m` or `v` is shorter than `p`.
-    fn adam_update / adam_avx2 / adam_fallback = adam_body
+    fn adam_update_serial / adam_avx2 / adam_fallback = adam_body
     (
         p: &mut [f32],
         g: &[f32],
@@ -254,7 +320,7 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
-    const LENS: [usize; 7] = [0, 1, 7, 9, 31, 33, 1001];
+    const LENS: [usize; 8] = [0, 1, 7, 9, 31, 33, 1001, 300_007];
 
     #[test]
     fn optimizers_match_fallback_bitwise() {
