@@ -27,7 +27,7 @@ impl<'t> Var<'t> {
                 }
             );
         }
-        let mut y = self.tape.buffer(sx.numel());
+        let mut y = self.tape.buffer_dirty(sx.numel());
         {
             let (x, t) = (self.tape.value(self.id), self.tape.value(targets.id));
             elementwise::bce_forward(&x.data, &t.data, &mut y);
