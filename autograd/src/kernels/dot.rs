@@ -1,9 +1,10 @@
-//! Dot-product kernel for `A · Bᵀ`-shaped products with few rows: `A` row-major
-//! (`csa == 1`) and `B` column-major (`rsb == 1`), i.e. both operands store the
-//! `k` sum contiguously. This is `linear`'s forward pass (`x · Wᵀ` with `W`
-//! stored `[out, in]`), at batch sizes where packing `Wᵀ` into row panels
-//! (a transpose of every weight, used only `m` times) costs about as much as
-//! the product.
+//! Dot-product kernel for `A · Bᵀ`-shaped products with few rows and few
+//! columns: `A` row-major (`csa == 1`) and `B` column-major (`rsb == 1`), i.e.
+//! both operands store the `k` sum contiguously. This is `linear`'s forward
+//! pass (`x · Wᵀ` with `W` stored `[out, in]`) into a narrow layer, where the
+//! other paths would pack `Wᵀ` and pad it to 16 columns (see
+//! [`auto_choice_for_strides`](super::auto_choice_for_strides) for when it is
+//! used).
 //!
 //! A 4 x 3 tile of `C` keeps 12 ymm accumulators, each summing 8 lanes of one
 //! dot product; per 8 `k` steps it loads 3 `B` columns and 4 `A` rows (7
