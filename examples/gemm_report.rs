@@ -14,11 +14,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use autograd::kernels::{Kernel, auto_choice, avx2_available, gemm_small, gemm_with};
+use autograd::kernels::{Kernel, auto_choice_for_strides, avx2_available, gemm_small, gemm_with};
 use rayon::ThreadPool;
 
 /// One product to time: `m x k` times `k x n`, `A` optionally stored
-/// transposed (`k x m` row-major, read through strides).
+/// transposed (`k x m` row-major, read through strides), `B` optionally
+/// stored transposed (`n x k` row-major: `x · Wᵀ`, `linear`'s forward).
 #[derive(Clone, Copy)]
 struct Shape {
     name: &'static str,
@@ -26,6 +27,7 @@ struct Shape {
     k: usize,
     n: usize,
     a_transposed: bool,
+    b_transposed: bool,
 }
 
 const fn sh(name: &'static str, m: usize, k: usize, n: usize, a_transposed: bool) -> Shape {
@@ -35,10 +37,23 @@ const fn sh(name: &'static str, m: usize, k: usize, n: usize, a_transposed: bool
         k,
         n,
         a_transposed,
+        b_transposed: false,
     }
 }
 
-const SHAPES: [Shape; 13] = [
+/// `x · Wᵀ`: `B` stored as `W`, `n x k` row-major (column-major `k x n`).
+const fn sh_bt(name: &'static str, m: usize, k: usize, n: usize) -> Shape {
+    Shape {
+        name,
+        m,
+        k,
+        n,
+        a_transposed: false,
+        b_transposed: true,
+    }
+}
+
+const SHAPES: [Shape; 16] = [
     sh("square 64", 64, 64, 64, false),
     sh("square 128", 128, 128, 128, false),
     sh("square 256", 256, 256, 256, false),
@@ -52,6 +67,9 @@ const SHAPES: [Shape; 13] = [
     sh("AtB 512x32x784", 512, 32, 784, true),
     sh("32x512x2", 32, 512, 2, false),
     sh("32x2x512", 32, 2, 512, false),
+    sh_bt("xWt 32x784x512", 32, 784, 512),
+    sh_bt("xWt 32x512x784", 32, 512, 784),
+    sh_bt("xWt 32x512x2", 32, 512, 2),
 ];
 
 /// A column of the table.
@@ -186,6 +204,7 @@ fn main() {
         let b = data(k * n, 2);
         let mut c = vec![0.0f32; m * n];
         let (rsa, csa) = if s.a_transposed { (1, m) } else { (k, 1) };
+        let (rsb, csb) = if s.b_transposed { (1, k) } else { (n, 1) };
         let flop = 2.0 * (m * n * k) as f64;
         print!("{:<16}", s.name);
         for (_, col) in COLS {
@@ -196,7 +215,8 @@ fn main() {
                         time(
                             || {
                                 gemm_with(
-                                    kern, m, k, n, 1.0, &a, rsa, csa, &b, n, 1, 0.0, &mut c, n, 1,
+                                    kern, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n,
+                                    1,
                                 )
                             },
                             target,
@@ -208,7 +228,11 @@ fn main() {
                     t,
                     pools[t - 1].install(|| {
                         time(
-                            || gemm_small(m, k, n, 1.0, &a, rsa, csa, &b, n, 1, 0.0, &mut c, n, 1),
+                            || {
+                                gemm_small(
+                                    m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n, 1,
+                                )
+                            },
                             target,
                             runs,
                         )
@@ -219,7 +243,10 @@ fn main() {
             let peak = if threads == 1 { peak1 } else { peak_all };
             print!(" {:>7.1} ({:>3.0}%)", gflops, 100.0 * gflops / peak);
         }
-        println!("  {:?}", auto_choice(m, k, n));
+        println!(
+            "  {:?}",
+            auto_choice_for_strides(m, k, n, (rsa, csa), (rsb, csb))
+        );
     }
     println!("(GFLOP/s, % of the 1-core peak for 1t columns and of the {cores}-core peak for 2t)");
 }

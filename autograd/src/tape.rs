@@ -214,6 +214,12 @@ impl Tape {
         self.inner.borrow_mut().pool.take(n)
     }
 
+    /// A buffer of `n` floats from the tape's pool with unspecified contents, for ops that
+    /// overwrite every element (skips the zero-fill of [`Tape::buffer`]).
+    pub(crate) fn buffer_dirty(&self, n: usize) -> Vec<f32> {
+        self.inner.borrow_mut().pool.take_dirty(n)
+    }
+
     /// Forgets every node, keeping their buffers for the next step.
     pub fn clear(&self) {
         let mut inner = self.inner.borrow_mut();

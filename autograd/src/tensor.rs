@@ -125,18 +125,9 @@ impl fmt::Debug for Tensor {
 }
 
 /// True when no element is NaN or infinite. Branch-free (`x * 0` is 0 for finite `x`, NaN
-/// otherwise, and NaN survives a sum), so it vectorises: the trainer checks every gradient of
-/// every step with it.
+/// otherwise, and NaN survives a sum), so it vectorises (8 wide with AVX2, see
+/// [`crate::kernels::elementwise::all_finite`]): the trainer checks every gradient of every step
+/// with it.
 pub fn all_finite(v: &[f32]) -> bool {
-    const LANES: usize = 16;
-    let mut acc = [0.0f32; LANES];
-    let chunks = v.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] += c[i] * 0.0;
-        }
-    }
-    let tail: f32 = rest.iter().map(|x| x * 0.0).sum();
-    (acc.iter().sum::<f32>() + tail) == 0.0
+    crate::kernels::elementwise::all_finite(v)
 }

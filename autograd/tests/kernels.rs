@@ -407,6 +407,45 @@ fn one_and_two_threads_agree_bitwise() {
     }
 }
 
+/// `x · Wᵀ` into a narrow output (the dot-product kernel of `Auto`), deep
+/// enough to be split over threads: 1 and 2 threads agree bitwise, and the
+/// result matches the naive oracle to float tolerance.
+#[test]
+fn narrow_x_wt_one_and_two_threads_agree() {
+    let pool = |t| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+    };
+    let (p1, p2) = (pool(1), pool(2));
+    for &(m, k, n) in &[(32, 8200, 16), (31, 8203, 13), (5, 40000, 7)] {
+        let mut rng = Rng(99);
+        let x = fill(m * k, &mut rng, Rng::float);
+        let w = fill(n * k, &mut rng, Rng::float);
+        let run = |kern| {
+            let mut c = vec![0.5f32; m * n];
+            gemm_with(kern, m, k, n, 1.5, &x, k, 1, &w, 1, k, 1.0, &mut c, n, 1);
+            c
+        };
+        let one = p1.install(|| run(Kernel::Auto));
+        let two = p2.install(|| run(Kernel::Auto));
+        assert!(
+            one.iter()
+                .zip(&two)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{m}x{k}x{n}: 1 and 2 threads differ"
+        );
+        let want = run(Kernel::Naive);
+        for (g, w) in one.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-3 * (1.0 + w.abs()),
+                "{m}x{k}x{n}: {g} vs {w}"
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------------ bounds checks
 
 #[test]

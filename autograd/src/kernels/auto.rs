@@ -9,6 +9,9 @@ pub enum AutoChoice {
     Avx2Blocked,
     /// The portable blocked kernel (CPU without AVX2+FMA).
     PortableBlocked,
+    /// The AVX2 dot-product kernel, for few rows of `A` (`csa == 1`) times a
+    /// column-major `B` (`rsb == 1`): no packing at all.
+    Dot,
 }
 
 /// The choice [`Kernel::Auto`](super::Kernel::Auto) makes for an
@@ -36,6 +39,41 @@ pub fn auto_choice_for_layout(m: usize, k: usize, n: usize, b_rows_contiguous: b
         AutoChoice::Avx2Blocked
     }
 }
+
+/// [`auto_choice_for_layout`] knowing all the strides of `A` and `B`: a short
+/// (`m <= 32`), narrow (`n <= 16`) product of a row-major `A` and a
+/// column-major `B` (`x · Wᵀ` into a small layer, e.g. the 2-wide latent
+/// heads) at depth `k >= 32` takes the dot-product kernel, which reads both
+/// operands in place: 67 GFLOP/s at 32x512x2 against 10 for the small path,
+/// which must pack (and pad to 16 columns) the whole `B`. On wide outputs
+/// (32x784x512) the blocked kernel, whose packing transposes `B` in
+/// registers, is faster (74 vs 60 GFLOP/s, 1 thread; ~7% less CPU time per
+/// VAE epoch): the dot kernel re-reads all of `A` from L2 for every three
+/// columns of `B`.
+pub fn auto_choice_for_strides(
+    m: usize,
+    k: usize,
+    n: usize,
+    (rsa, csa): (usize, usize),
+    (rsb, csb): (usize, usize),
+) -> AutoChoice {
+    if super::avx2_available()
+        && csa == 1
+        && rsb == 1
+        && csb != 1
+        && (rsa != 1 || m == 1)
+        && m <= SMALL_MAX_M
+        && k >= DOT_MIN_K
+        && n <= TINY_N
+    {
+        return AutoChoice::Dot;
+    }
+    auto_choice_for_layout(m, k, n, csb == 1)
+}
+
+/// Shallower than this, the dot-product kernel's 8-wide `k` loop is mostly
+/// its scalar tail.
+const DOT_MIN_K: usize = 32;
 
 /// Products up to this many multiply-adds (64^3) always take the no-pack
 /// path: packing both operands costs more than the product saves.

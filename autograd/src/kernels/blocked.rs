@@ -152,6 +152,42 @@ unsafe fn gemm_serial<K: MicroKernel>(
     };
     let mc_max = K::MC.min(m.next_multiple_of(K::MR));
     let nc_max = nc_blk.min(n.next_multiple_of(K::NR));
+    if m <= K::MC {
+        // A single `ic` block: make `pc` the outer loop so each `A` block is
+        // packed once, not once per `jc` block. Every output element still
+        // receives the `pc` blocks in increasing order, so the rounding is
+        // that of the general loop order below.
+        with_buffers(mc_max * kc_max, nc_max * kc_max, |pa, pb| {
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                let beta = if pc == 0 { beta } else { 1.0 };
+                // SAFETY: (0, pc) + m x kc is inside the checked A.
+                unsafe { K::pack_a(m, kc, a.at(0, pc), pa) };
+                for jc in (0..n).step_by(nc_blk) {
+                    let nc = nc_blk.min(n - jc);
+                    // SAFETY: (pc, jc) + kc x nc is inside the checked B.
+                    unsafe { K::pack_b(kc, nc, b.at(pc, jc), pb) };
+                    for jr in (0..nc).step_by(K::NR) {
+                        let bp = pb[jr * kc..].as_ptr();
+                        // SAFETY: forwarded; tile origin inside this block.
+                        unsafe {
+                            row_of_tiles::<K>(
+                                m,
+                                kc,
+                                pa,
+                                bp,
+                                alpha,
+                                beta,
+                                c.at(0, jc + jr),
+                                K::NR.min(nc - jr),
+                            )
+                        };
+                    }
+                }
+            }
+        });
+        return;
+    }
     with_buffers(mc_max * kc_max, nc_max * kc_max, |pa, pb| {
         for jc in (0..n).step_by(nc_blk) {
             let nc = nc_blk.min(n - jc);

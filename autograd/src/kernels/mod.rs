@@ -29,6 +29,8 @@
 mod auto;
 mod avx2;
 mod blocked;
+mod dot;
+pub mod elementwise;
 mod flush;
 mod layout;
 mod naive;
@@ -41,7 +43,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-pub use auto::{AutoChoice, auto_choice, auto_choice_for_layout};
+pub use auto::{AutoChoice, auto_choice, auto_choice_for_layout, auto_choice_for_strides};
 pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread};
 use layout::{MatMut, MatRef};
 
@@ -221,7 +223,10 @@ pub fn gemm_with(
         Kernel::Blocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
         Kernel::Avx2Fma => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
         Kernel::MatrixMultiply => mm_sgemm(m, k, n, alpha, a, b, beta, c),
-        Kernel::Auto => match auto_choice_for_layout(m, k, n, b.cs == 1) {
+        Kernel::Auto => match auto_choice_for_strides(m, k, n, (a.rs, a.cs), (b.rs, b.cs)) {
+            // SAFETY: Dot is chosen only with AVX2+FMA, csa == 1 and rsb == 1;
+            // the views were checked above and k > 0.
+            AutoChoice::Dot => unsafe { dot::gemm(m, k, n, alpha, a, b, beta, c) },
             AutoChoice::Small => small::gemm(m, k, n, alpha, a, b, beta, c),
             AutoChoice::Avx2Blocked => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
             AutoChoice::PortableBlocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),

@@ -135,6 +135,12 @@ unsafe fn pack_a_impl<const MR: usize>(
 /// # Safety
 /// `b` must be valid for reads of every element of a `kc x nc` matrix.
 pub(crate) unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: MatRef, dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if NR == 16 && b.rs == 1 && b.cs != 1 && super::avx2_available() {
+        // SAFETY: same contract; AVX2 detected.
+        unsafe { pack_b_colmajor16(kc, nc, b.ptr, b.cs, dst) };
+        return;
+    }
     if b.cs == 1 {
         // SAFETY: same contract, forwarded.
         unsafe {
@@ -239,6 +245,95 @@ unsafe fn pack_b_impl<const NR: usize>(
                             0.0
                         };
                     }
+                }
+            }
+        }
+    }
+}
+
+/// [`pack_b`] for a column-major `B` (`rs == 1`, columns `cs` apart) into
+/// 16-wide panels: each group of 8 `k` steps of 16 columns is two 8 x 8
+/// blocks, loaded as 16 contiguous 8-float column pieces (16 sequential
+/// streams, prefetcher-friendly) and transposed in registers with the
+/// unpack / shuffle / permute2f128 ladder, then stored as 8 full 16-float
+/// panel rows. The scalar gather it replaces wrote one float per 64-byte
+/// panel row. A last partial panel and `k` steps past a multiple of 8 are
+/// copied element by element.
+///
+/// # Safety
+/// As [`pack_b`] with `b` column-major (`b.add(p + j * cs)` readable for
+/// `p < kc`, `j < nc`); AVX2 available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_b_colmajor16(kc: usize, nc: usize, b: *const f32, cs: usize, dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const NR: usize = 16;
+    assert!(dst.len() >= nc.div_ceil(NR) * NR * kc);
+    let out = dst.as_mut_ptr();
+    let full = nc / NR;
+    let k8 = kc / 8 * 8;
+    for panel in 0..full {
+        // SAFETY: columns j0 .. j0 + 16 < nc, rows < kc of the checked
+        // block; the panel's kc * 16 floats are inside `dst` (asserted).
+        unsafe {
+            let o = out.add(panel * NR * kc);
+            let src = b.add(panel * NR * cs);
+            for p in (0..k8).step_by(8) {
+                for half in 0..2 {
+                    let c = src.add(half * 8 * cs + p);
+                    let r0 = _mm256_loadu_ps(c);
+                    let r1 = _mm256_loadu_ps(c.add(cs));
+                    let r2 = _mm256_loadu_ps(c.add(2 * cs));
+                    let r3 = _mm256_loadu_ps(c.add(3 * cs));
+                    let r4 = _mm256_loadu_ps(c.add(4 * cs));
+                    let r5 = _mm256_loadu_ps(c.add(5 * cs));
+                    let r6 = _mm256_loadu_ps(c.add(6 * cs));
+                    let r7 = _mm256_loadu_ps(c.add(7 * cs));
+                    let t0 = _mm256_unpacklo_ps(r0, r1);
+                    let t1 = _mm256_unpackhi_ps(r0, r1);
+                    let t2 = _mm256_unpacklo_ps(r2, r3);
+                    let t3 = _mm256_unpackhi_ps(r2, r3);
+                    let t4 = _mm256_unpacklo_ps(r4, r5);
+                    let t5 = _mm256_unpackhi_ps(r4, r5);
+                    let t6 = _mm256_unpacklo_ps(r6, r7);
+                    let t7 = _mm256_unpackhi_ps(r6, r7);
+                    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    let d = o.add(p * NR + half * 8);
+                    _mm256_storeu_ps(d, _mm256_permute2f128_ps::<0x20>(s0, s4));
+                    _mm256_storeu_ps(d.add(NR), _mm256_permute2f128_ps::<0x20>(s1, s5));
+                    _mm256_storeu_ps(d.add(2 * NR), _mm256_permute2f128_ps::<0x20>(s2, s6));
+                    _mm256_storeu_ps(d.add(3 * NR), _mm256_permute2f128_ps::<0x20>(s3, s7));
+                    _mm256_storeu_ps(d.add(4 * NR), _mm256_permute2f128_ps::<0x31>(s0, s4));
+                    _mm256_storeu_ps(d.add(5 * NR), _mm256_permute2f128_ps::<0x31>(s1, s5));
+                    _mm256_storeu_ps(d.add(6 * NR), _mm256_permute2f128_ps::<0x31>(s2, s6));
+                    _mm256_storeu_ps(d.add(7 * NR), _mm256_permute2f128_ps::<0x31>(s3, s7));
+                }
+            }
+            for p in k8..kc {
+                for j in 0..NR {
+                    *o.add(p * NR + j) = *src.add(j * cs + p);
+                }
+            }
+        }
+    }
+    if full * NR < nc {
+        let j0 = full * NR;
+        let cols = nc - j0;
+        // SAFETY: as above, for the last (partial) panel; columns past `nc`
+        // are zero-filled, never read.
+        unsafe {
+            let o = out.add(full * NR * kc);
+            let src = b.add(j0 * cs);
+            for p in 0..kc {
+                for j in 0..NR {
+                    *o.add(p * NR + j) = if j < cols { *src.add(j * cs + p) } else { 0.0 };
                 }
             }
         }

@@ -24,7 +24,8 @@ const EXP_MAX: f32 = 88.37626;
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let xc = x.clamp(EXP_MIN, EXP_MAX);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
@@ -32,7 +33,12 @@ pub(crate) fn exp(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    let scale = f32::from_bits((((n as i32) + 127) << 23) as u32);
+    // `t` lies in [2^23, 2^24), where the ulp is 1: its low mantissa bits hold `n` itself
+    // (two's complement around ROUND's bits). Reading them there instead of `n as i32` keeps
+    // the loop vectorised: the saturating float-to-int cast has no 8-wide AVX2 form and was
+    // scalarised into eight converts and compares per vector.
+    let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let scale = f32::from_bits(((ni + 127) << 23) as u32);
     if x < EXP_MIN { 0.0 } else { p * scale }
 }
 

@@ -1,9 +1,9 @@
 //! Losses fused into one numerically stable node.
 
 use super::Op;
-use super::fastmath::{log1p_exp_neg_abs, sigmoid};
 use crate::error::Error;
 use crate::grads::Gradients;
+use crate::kernels::elementwise;
 use crate::tape::Node;
 use crate::{Tensor, Var};
 use std::panic::Location;
@@ -27,12 +27,10 @@ impl<'t> Var<'t> {
                 }
             );
         }
-        let mut y = self.tape.buffer(sx.numel());
+        let mut y = self.tape.buffer_dirty(sx.numel());
         {
             let (x, t) = (self.tape.value(self.id), self.tape.value(targets.id));
-            for ((y, &x), &t) in y.iter_mut().zip(&x.data).zip(&t.data) {
-                *y = x.max(0.0) - x * t + log1p_exp_neg_abs(x);
-            }
+            elementwise::bce_forward(&x.data, &t.data, &mut y);
         }
         self.tape.push(
             Op::BceWithLogits,
@@ -47,12 +45,7 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
     let (x, t) = (&nodes[ix].value, &nodes[it].value);
     if nodes[ix].requires_grad {
         let (dx, fresh) = grads.acc_fresh(ix, x.shape);
-        let it = dx.iter_mut().zip(g).zip(&x.data).zip(&t.data);
-        if fresh {
-            it.for_each(|(((d, &g), &x), &t)| *d = g * (sigmoid(x) - t));
-        } else {
-            it.for_each(|(((d, &g), &x), &t)| *d += g * (sigmoid(x) - t));
-        }
+        elementwise::bce_backward(g, &x.data, &t.data, dx, fresh);
     }
     if nodes[it].requires_grad {
         let dt = grads.acc(it, t.shape);

@@ -86,7 +86,7 @@ impl<'t> Var<'t> {
             return Err(mismatch);
         }
         let shape = Shape::new(&[a.rows, b.cols]);
-        let mut y = self.tape.buffer(shape.numel());
+        let mut y = self.tape.buffer_dirty(shape.numel());
         {
             let (av, bv) = (self.tape.value(self.id), self.tape.value(rhs.id));
             gemm_view(
@@ -138,7 +138,7 @@ impl<'t> Var<'t> {
         }
         let (m, n) = (sx.dim(0), sw.dim(0));
         let shape = Shape::new(&[m, n]);
-        let mut y = self.tape.buffer(m * n);
+        let mut y = self.tape.buffer_dirty(m * n);
         {
             let (x, w, b) = (
                 self.tape.value(self.id),
@@ -184,7 +184,7 @@ impl<'t> Var<'t> {
             );
         }
         let (r, c) = (s.dim(0), s.dim(1));
-        let mut y = self.tape.buffer(r * c);
+        let mut y = self.tape.buffer_dirty(r * c);
         {
             let x = self.tape.value(self.id);
             for i in 0..r {

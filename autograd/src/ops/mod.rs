@@ -14,7 +14,7 @@
 //! derivative into the inputs' gradient buffers, skipping inputs that need no gradient.
 
 mod binary;
-mod fastmath;
+pub(crate) mod fastmath;
 mod loss;
 mod matmul;
 mod overload;

@@ -194,7 +194,7 @@ impl<'t> Var<'t> {
     pub fn unary(self, f: UnaryOp) -> Var<'t> {
         let tape = self.tape;
         let shape = self.shape();
-        let mut y = tape.buffer(shape.numel());
+        let mut y = tape.buffer_dirty(shape.numel());
         {
             let x = tape.value(self.id);
             per_op!(f, F => {

@@ -1,6 +1,7 @@
 //! Adam with PyTorch's semantics (betas 0.9, 0.999; eps 1e-8 outside the square root).
 
 use super::{Optimizer, Slots, StateBuffer, for_each_param};
+use crate::kernels::elementwise;
 use crate::{Gradients, ParamStore};
 
 /// `m = β1 m + (1-β1) g`, `v = β2 v + (1-β2) g²`,
@@ -49,16 +50,7 @@ impl Optimizer for Adam {
         self.v.ensure(store);
         let (m, v) = (&mut self.m.bufs, &mut self.v.bufs);
         for_each_param(store, grads, |i, p, g| {
-            for (((p, &g), m), v) in p
-                .iter_mut()
-                .zip(g)
-                .zip(m[i].iter_mut())
-                .zip(v[i].iter_mut())
-            {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *p -= step * *m / (v.sqrt() / sqrt_bc2 + eps);
-            }
+            elementwise::adam_update(p, g, &mut m[i], &mut v[i], b1, b2, step, sqrt_bc2, eps)
         });
     }
     fn lr(&self) -> f32 {

@@ -1,6 +1,7 @@
 //! RMSprop with Keras' semantics (rho 0.9, eps 1e-7, eps inside the square root).
 
 use super::{Optimizer, Slots, StateBuffer, for_each_param};
+use crate::kernels::elementwise;
 use crate::{Gradients, ParamStore};
 
 /// `v = ρ v + (1 - ρ) g²`,  `p -= lr g / √(v + ε)`.
@@ -37,10 +38,7 @@ impl Optimizer for RmsProp {
         self.v.ensure(store);
         let v = &mut self.v.bufs;
         for_each_param(store, grads, |i, p, g| {
-            for ((p, &g), v) in p.iter_mut().zip(g).zip(v[i].iter_mut()) {
-                *v = rho * *v + (1.0 - rho) * g * g;
-                *p -= lr * g / (*v + eps).sqrt();
-            }
+            elementwise::rmsprop_update(p, g, &mut v[i], lr, rho, eps)
         });
         self.steps += 1;
     }

@@ -1,6 +1,7 @@
 //! Stochastic gradient descent with momentum (PyTorch semantics).
 
 use super::{Optimizer, Slots, StateBuffer, for_each_param};
+use crate::kernels::elementwise;
 use crate::{Gradients, ParamStore};
 
 /// `b = μ b + g` (on the first step `b = g`), `p -= lr b`; with `μ = 0`, plain `p -= lr g`.
@@ -33,12 +34,9 @@ impl Optimizer for Sgd {
         let vel = &mut self.velocity.bufs;
         for_each_param(store, grads, |i, p, g| {
             if mu == 0.0 {
-                p.iter_mut().zip(g).for_each(|(p, &g)| *p -= lr * g);
+                elementwise::sgd_update(p, g, lr);
             } else {
-                for ((p, &g), b) in p.iter_mut().zip(g).zip(vel[i].iter_mut()) {
-                    *b = if first { g } else { mu * *b + g };
-                    *p -= lr * *b;
-                }
+                elementwise::sgd_momentum_update(p, g, &mut vel[i], lr, mu, first);
             }
         });
         self.steps += 1;
