@@ -146,9 +146,9 @@ impl TrainConfig {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "optimizer": self.optimizer.name(),
-            "lr": self.lr,
+            "lr": short(self.lr),
             "schedule": match self.schedule { LrSchedule::Constant => "constant", LrSchedule::Iwae => "iwae" },
-            "beta": self.beta,
+            "beta": short(self.beta),
             "warmup_epochs": self.warmup_epochs,
             "binarize": match self.binarize { Binarize::None => "none", Binarize::Dynamic => "dynamic" },
             "seed": self.seed,
@@ -163,6 +163,12 @@ impl TrainConfig {
         let t = (epoch as f32 + step as f32 / steps.max(1) as f32) / self.warmup_epochs as f32;
         self.beta * t.min(1.0)
     }
+}
+
+/// An `f32` as the `f64` with the same shortest decimal form (`0.001`, not `0.0010000000474…`),
+/// so JSON shows what the user typed and reading it back as `f32` gives the same bits.
+fn short(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(x as f64)
 }
 
 /// Mean losses over an epoch or a data set (nats per image).
