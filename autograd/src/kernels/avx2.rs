@@ -3,7 +3,9 @@
 //! Per `k` step: two 8-wide loads of a `B` row, six `vbroadcastss` of an `A`
 //! column, twelve `vfmadd231ps` into twelve ymm accumulators (6 rows x 2
 //! vectors). Twelve independent FMA chains cover Zen3's 2 FMA pipes x 4-cycle
-//! latency, and 12 + 2 + 1 of the 16 ymm registers are live.
+//! latency, and 12 + 2 + 1 of the 16 ymm registers are live. Packed tiles
+//! prefetch their `C` tile before the `k` loop; full-height ones
+//! ([`full_tile`]) also unroll it by 4 and prefetch the `A` panel ahead.
 //!
 //! The core ([`tile_core`]) reads `A` through arbitrary strides (it only
 //! broadcasts scalars) and `B` rows with unit column stride, so it serves both
@@ -81,11 +83,19 @@ unsafe fn packed_tile(
     cols: usize,
 ) {
     let a = MatRef::from_raw(a, 1, MR);
+    // Start fetching the C tile now so that its lines (often a power-of-two
+    // stride apart, hence conflicting in L1) arrive during the k loop.
+    for r in 0..rows {
+        let row = c.ptr.wrapping_add(r * c.rs);
+        // A hint (safe here): it never faults, whatever the address.
+        _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add((cols - 1) * c.cs) as *const i8);
+    }
     // SAFETY: full NR-wide rows of the packed B panel are readable; the rest
     // is the caller's contract, with ROWS == rows.
     unsafe {
         match rows {
-            6 => tile_core::<6, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+            6 => full_tile(kc, a.ptr, b, alpha, beta, c, cols),
             5 => tile_core::<5, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
             4 => tile_core::<4, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
             3 => tile_core::<3, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
@@ -94,6 +104,68 @@ unsafe fn packed_tile(
         }
     }
 }
+
+/// The full-height packed tile: the `k` loop unrolled by 4, with the `A`
+/// panel prefetched a few steps ahead.
+///
+/// # Safety
+/// `a` / `b` point to packed `kc x 6` / `kc x 16` panels, `c` is writable
+/// for `6 x cols`, and AVX2+FMA are available.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn full_tile(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    alpha: f32,
+    beta: f32,
+    c: MatMut,
+    cols: usize,
+) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    let (mut ap, mut bp) = (a, b);
+    macro_rules! step {
+        ($u:expr) => {
+            // SAFETY: step p < kc of both packed panels.
+            unsafe {
+                let b0 = _mm256_loadu_ps(bp.add($u * NR));
+                let b1 = _mm256_loadu_ps(bp.add($u * NR + 8));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*ap.add($u * MR + r));
+                    acc_r[0] = _mm256_fmadd_ps(av, b0, acc_r[0]);
+                    acc_r[1] = _mm256_fmadd_ps(av, b1, acc_r[1]);
+                }
+            }
+        };
+    }
+    for _ in 0..kc / 4 {
+        // A hint (safe here): it never faults, whatever the address.
+        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PF_A) as *const i8);
+        step!(0);
+        step!(1);
+        step!(2);
+        step!(3);
+        ap = ap.wrapping_add(4 * MR);
+        bp = bp.wrapping_add(4 * NR);
+    }
+    for _ in 0..kc % 4 {
+        step!(0);
+        ap = ap.wrapping_add(MR);
+        bp = bp.wrapping_add(NR);
+    }
+    let mut masks = [_mm256_setzero_si256(); 2];
+    for (v, m) in masks.iter_mut().enumerate() {
+        // SAFETY: AVX2 is available (caller contract).
+        *m = unsafe { lane_mask(cols.saturating_sub(8 * v).min(8)) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { store::<MR, 2>(acc, masks, alpha, beta, c, cols) }
+}
+
+/// How far ahead (in floats) [`full_tile`] prefetches the packed `A` panel.
+const PF_A: usize = 64;
 
 /// Non-x86 stub (never called: `avx2_available()` is false there).
 ///
