@@ -4,15 +4,17 @@
 //! Runs in a few minutes: `cargo bench --bench matmul`; filter with e.g.
 //! `cargo bench --bench matmul -- 32x784x512`.
 //!
-//! Threaded `matrixmultiply` is left out: its `threading` feature needs crates
-//! that are not vendored here, and its thread count is a process-wide
-//! environment variable, which would also change the 1-thread yardstick.
+//! `matrixmultiply` takes its thread count from the environment variable
+//! `MATMUL_NUM_THREADS`, read once per process. So the bench runs itself twice:
+//! with 1 thread for everything (including `matrixmultiply_1t`), then with 2
+//! threads for `matrixmultiply_2t` only (its `threading` feature is enabled in
+//! the dev-dependencies).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use autograd::kernels::{Kernel, gemm_with};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use rayon::ThreadPool;
 
 /// A benchmarked product: `m x k` times `k x n`; with `a_transposed`, `A` is
@@ -64,8 +66,12 @@ fn pool(threads: usize) -> ThreadPool {
         .expect("rayon pool")
 }
 
+/// `matrixmultiply`'s thread-count variable.
+const MM_THREADS: &str = "MATMUL_NUM_THREADS";
+
 fn bench(c: &mut Criterion) {
     let pools = [pool(1), pool(2)];
+    let mm_threaded = std::env::var(MM_THREADS).is_ok_and(|v| v == "2");
     for s in shapes() {
         let (m, k, n) = (s.m, s.k, s.n);
         let a: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 * 0.1 - 0.8).collect();
@@ -83,6 +89,9 @@ fn bench(c: &mut Criterion) {
         ];
         if m.max(n).max(k) <= 256 {
             variants.insert(0, ("naive", Kernel::Naive, 1));
+        }
+        if mm_threaded {
+            variants = vec![("matrixmultiply_2t", Kernel::MatrixMultiply, 1)];
         }
         for (name, kernel, threads) in variants {
             g.bench_function(name, |bch| {
@@ -121,4 +130,23 @@ criterion_group! {
         .sample_size(20);
     targets = bench
 }
-criterion_main!(benches);
+fn main() {
+    match std::env::var(MM_THREADS) {
+        // The parent: one child process per matrixmultiply thread count.
+        Err(_) => {
+            let exe = std::env::current_exe().expect("path of the bench binary");
+            for threads in ["1", "2"] {
+                let status = std::process::Command::new(&exe)
+                    .args(std::env::args_os().skip(1))
+                    .env(MM_THREADS, threads)
+                    .status()
+                    .expect("run the bench");
+                assert!(status.success(), "bench with {MM_THREADS}={threads} failed");
+            }
+        }
+        Ok(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -158,7 +158,21 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// `matrixmultiply` reads its thread count from this variable, once per process (its
+/// `threading` feature is on in this package's dev-dependencies).
+const MM_THREADS: &str = "MATMUL_NUM_THREADS";
+
 fn main() {
+    // The `mm 1t` column must be one thread: if the variable is unset, run again with it set.
+    if std::env::var_os(MM_THREADS).is_none() {
+        let exe = std::env::current_exe().expect("path of this example");
+        let status = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(MM_THREADS, "1")
+            .status()
+            .expect("re-run with MATMUL_NUM_THREADS=1");
+        std::process::exit(status.code().unwrap_or(1));
+    }
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     // `--only SUBSTR`: restrict to shapes whose name contains SUBSTR.
