@@ -9,7 +9,6 @@
 //! process killed mid-save leaves the previous checkpoint intact.
 
 use crate::model::{Vae, VaeConfig};
-use autograd::Tensor;
 use autograd::optim::{Optimizer, StateBuffer};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -379,11 +378,6 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         optimizer,
         extra,
     })
-}
-
-/// Copies a tensor's values into a `Tensor` (for callers that want one).
-pub fn tensor_of(model: &Vae, name: &str) -> Option<Tensor> {
-    model.params.id(name).map(|id| model.params.get(id).clone())
 }
 
 #[cfg(test)]
