@@ -2,36 +2,11 @@
 //! optimizer state are kept, the batch and noise buffers are reused, gemm packs into
 //! thread-local buffers. Counted with a global allocator that counts every allocation.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use vae::data::ImageSet;
 use vae::model::{Vae, VaeConfig};
 use vae::train::{TrainConfig, Trainer};
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 fn images(n: usize) -> ImageSet {
     ImageSet {
@@ -57,11 +32,11 @@ fn allocations(threads: usize, steps: usize) -> usize {
         for _ in 0..10 {
             trainer.step(&set, &idx, 1.0, &mut rng).expect("finite");
         }
-        let before = ALLOCS.load(Ordering::Relaxed);
+        let before = common::allocations();
         for _ in 0..steps {
             trainer.step(&set, &idx, 1.0, &mut rng).expect("finite");
         }
-        ALLOCS.load(Ordering::Relaxed) - before
+        common::allocations() - before
     })
 }
 

@@ -3,8 +3,6 @@
 //! return an error; headers claiming huge sizes are refused quickly without
 //! large allocations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -12,40 +10,9 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use proptest::prelude::*;
+mod common;
+
 use vae::data::{ImageSet, decode_idx, decode_images, read_images};
-
-/// Records the largest single allocation made by the current thread.
-struct Tracking;
-
-thread_local! {
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = LARGEST.try_with(|m| m.set(m.get().max(size)));
-}
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Tracking = Tracking;
 
 /// The reader's cap on the initial buffer of a gzip stream, plus slack.
 const ALLOCATION_BOUND: usize = (64 << 20) + (1 << 20);
@@ -209,11 +176,9 @@ proptest! {
         bytes.extend_from_slice(&body);
         let bytes = if gz { gzip(&bytes) } else { bytes };
 
-        LARGEST.with(|m| m.set(0));
         let start = Instant::now();
-        let result = decode_idx(&bytes);
+        let (result, largest) = common::largest_allocation(|| decode_idx(&bytes));
         let elapsed = start.elapsed();
-        let largest = LARGEST.with(|m| m.get());
         prop_assert!(result.is_err());
         prop_assert!(elapsed < Duration::from_secs(1), "took {:?}", elapsed);
         prop_assert!(largest <= ALLOCATION_BOUND, "allocated {} bytes", largest);
