@@ -200,15 +200,9 @@ pub fn gemm_with(
     rsc: usize,
     csc: usize,
 ) {
-    layout::check_len("A", a.len(), m, k, rsa, csa);
-    layout::check_len("B", b.len(), k, n, rsb, csb);
-    layout::check_len("C", c.len(), m, n, rsc, csc);
-    if m == 0 || n == 0 {
+    let Some((a, b, c)) = checked_views(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, csc) else {
         return;
-    }
-    let a = MatRef::new(a, rsa, csa);
-    let b = MatRef::new(b, rsb, csb);
-    let c = MatMut::new(c, rsc, csc);
+    };
     if kernel == Kernel::Naive {
         // The oracle does everything itself (k == 0 included).
         naive::gemm(m, k, n, alpha, a, b, beta, c);
@@ -256,19 +250,44 @@ pub fn gemm_small(
     rsc: usize,
     csc: usize,
 ) {
-    layout::check_len("A", a.len(), m, k, rsa, csa);
-    layout::check_len("B", b.len(), k, n, rsb, csb);
-    layout::check_len("C", c.len(), m, n, rsc, csc);
-    if m == 0 || n == 0 {
+    let Some((a, b, c)) = checked_views(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, csc) else {
         return;
-    }
-    let (a, b) = (MatRef::new(a, rsa, csa), MatRef::new(b, rsb, csb));
-    let c = MatMut::new(c, rsc, csc);
+    };
     if k == 0 || alpha == 0.0 {
         layout::scale(m, n, beta, c);
         return;
     }
     small::gemm(m, k, n, alpha, a, b, beta, c);
+}
+
+/// Checks that each slice is long enough for its sizes and strides (panicking with a message
+/// that names the operand) and wraps them as strided views; `None` when C is empty.
+#[allow(clippy::too_many_arguments)]
+fn checked_views<'a>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &'a [f32],
+    rsa: usize,
+    csa: usize,
+    b: &'a [f32],
+    rsb: usize,
+    csb: usize,
+    c: &'a mut [f32],
+    rsc: usize,
+    csc: usize,
+) -> Option<(MatRef<'a>, MatRef<'a>, MatMut<'a>)> {
+    layout::check_len("A", a.len(), m, k, rsa, csa);
+    layout::check_len("B", b.len(), k, n, rsb, csb);
+    layout::check_len("C", c.len(), m, n, rsc, csc);
+    if m == 0 || n == 0 {
+        return None;
+    }
+    Some((
+        MatRef::new(a, rsa, csa),
+        MatRef::new(b, rsb, csb),
+        MatMut::new(c, rsc, csc),
+    ))
 }
 
 /// Calls `matrixmultiply::sgemm`.
