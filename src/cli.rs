@@ -214,15 +214,22 @@ fn check_flags(args: &Args) -> Result<(), String> {
 /// The command line's entry point: parses `std::env::args`, runs, and turns every error into a
 /// one-line message and exit code 1 (a panic, which would be a bug, prints a short message too).
 pub fn main() -> ExitCode {
+    run_command(|| run_from(std::env::args_os()))
+}
+
+/// How every command of this project ends: installs a panic hook that prints a one-line
+/// message instead of a backtrace (and exits quietly when stdout was closed, as in
+/// `train_vae | head`), then runs `body` and turns an error into `error: …` on stderr and exit
+/// code 1. `train_vae`, `generate` and `anomaly` all go through it.
+pub fn run_command(body: impl FnOnce() -> Result<(), String>) -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        // `train_vae | head`: stdout closed early is the reader's choice, not an error.
         if info.to_string().contains("failed printing to stdout") {
             std::process::exit(141);
         }
         eprintln!("internal error: {info}");
         eprintln!("(this is a bug; please report it with the command you ran)");
     }));
-    match run_from(std::env::args_os()) {
+    match body() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
