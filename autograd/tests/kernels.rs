@@ -408,10 +408,11 @@ fn one_and_two_threads_agree_bitwise() {
 }
 
 /// `x · Wᵀ` into a narrow output (the dot-product kernel of `Auto`), deep
-/// enough to be split over threads: 1 and 2 threads agree bitwise, and the
-/// result matches the naive oracle to float tolerance.
+/// enough to be split over threads, and into wide outputs at batch sizes up
+/// to 32 (`Auto` runs those transposed): 1 and 2 threads agree bitwise, and
+/// the result matches the naive oracle to float tolerance.
 #[test]
-fn narrow_x_wt_one_and_two_threads_agree() {
+fn x_wt_one_and_two_threads_agree() {
     let pool = |t| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
@@ -419,7 +420,22 @@ fn narrow_x_wt_one_and_two_threads_agree() {
             .unwrap()
     };
     let (p1, p2) = (pool(1), pool(2));
-    for &(m, k, n) in &[(32, 8200, 16), (31, 8203, 13), (5, 40000, 7)] {
+    if kernels::avx2_available() {
+        assert_eq!(
+            kernels::auto_choice_for_strides(32, 784, 512, (784, 1), (1, 784)),
+            kernels::AutoChoice::SmallTransposed
+        );
+    }
+    let shapes = [
+        (32, 8200, 16),
+        (31, 8203, 13),
+        (5, 40000, 7),
+        (32, 784, 512),
+        (29, 301, 133),
+        (1, 4099, 2051),
+        (32, 32, 64),
+    ];
+    for &(m, k, n) in &shapes {
         let mut rng = Rng(99);
         let x = fill(m * k, &mut rng, Rng::float);
         let w = fill(n * k, &mut rng, Rng::float);

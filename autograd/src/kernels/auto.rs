@@ -5,6 +5,11 @@
 pub enum AutoChoice {
     /// The AVX2 no-pack path ([`gemm_small`](super::gemm_small)).
     Small,
+    /// The no-pack path on the transposed product `Cᵀ = Bᵀ·Aᵀ`: for a short
+    /// row-major `A` times a wide column-major `B` (`x · Wᵀ` at batch 32), the
+    /// big operand `W` is then read in place as the broadcast side, and only
+    /// the small `x` is packed.
+    SmallTransposed,
     /// The blocked kernel with the AVX2+FMA micro-kernel.
     Avx2Blocked,
     /// The portable blocked kernel (CPU without AVX2+FMA).
@@ -46,10 +51,9 @@ pub fn auto_choice_for_layout(m: usize, k: usize, n: usize, b_rows_contiguous: b
 /// heads) at depth `k >= 32` takes the dot-product kernel, which reads both
 /// operands in place: 67 GFLOP/s at 32x512x2 against 10 for the small path,
 /// which must pack (and pad to 16 columns) the whole `B`. On wide outputs
-/// (32x784x512) the blocked kernel, whose packing transposes `B` in
-/// registers, is faster (74 vs 60 GFLOP/s, 1 thread; ~7% less CPU time per
-/// VAE epoch): the dot kernel re-reads all of `A` from L2 for every three
-/// columns of `B`.
+/// (`n >= 64`, e.g. 32x784x512) the product runs transposed instead
+/// ([`AutoChoice::SmallTransposed`]); the dot kernel would re-read all of `A`
+/// from L2 for every three columns of `B`.
 pub fn auto_choice_for_strides(
     m: usize,
     k: usize,
@@ -68,8 +72,26 @@ pub fn auto_choice_for_strides(
     {
         return AutoChoice::Dot;
     }
+    if super::avx2_available()
+        && csa == 1
+        && rsb == 1
+        && csb != 1
+        && rsa != 1
+        && m <= SMALL_MAX_M
+        && n >= TRANSPOSE_MIN_N
+        && k >= DOT_MIN_K
+    {
+        return AutoChoice::SmallTransposed;
+    }
     auto_choice_for_layout(m, k, n, csb == 1)
 }
+
+/// From this width on, a short `x · Wᵀ` runs transposed (see
+/// [`AutoChoice::SmallTransposed`]): measured at 32x784x512 and 32x512x784,
+/// 89-93 GFLOP/s against 62-76 for the blocked kernel, which must re-pack
+/// the whole `W` (1.6 MB) on every call and wastes a third of its last
+/// 6-row tile on 32 rows (1 thread, Zen3).
+const TRANSPOSE_MIN_N: usize = 64;
 
 /// Shallower than this, the dot-product kernel's 8-wide `k` loop is mostly
 /// its scalar tail.

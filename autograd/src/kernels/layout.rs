@@ -54,6 +54,16 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// The transposed view (strides swapped; no data moves).
+    #[inline(always)]
+    pub fn t(self) -> Self {
+        MatRef {
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
     /// Element `(i, j)`.
     ///
     /// # Safety
@@ -102,6 +112,16 @@ impl<'a> MatMut<'a> {
         MatMut {
             // SAFETY: caller guarantees the offset stays inside the slice.
             ptr: unsafe { self.ptr.add(i * self.rs + j * self.cs) },
+            ..self
+        }
+    }
+
+    /// The transposed view (strides swapped; no data moves).
+    #[inline(always)]
+    pub fn t(self) -> Self {
+        MatMut {
+            rs: self.cs,
+            cs: self.rs,
             ..self
         }
     }

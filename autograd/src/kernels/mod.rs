@@ -222,6 +222,8 @@ pub fn gemm_with(
             // the views were checked above and k > 0.
             AutoChoice::Dot => unsafe { dot::gemm(m, k, n, alpha, a, b, beta, c) },
             AutoChoice::Small => small::gemm(m, k, n, alpha, a, b, beta, c),
+            // Cᵀ = Bᵀ·Aᵀ: the same sums, with the roles of the operands swapped.
+            AutoChoice::SmallTransposed => small::gemm(n, k, m, alpha, b.t(), a.t(), beta, c.t()),
             AutoChoice::Avx2Blocked => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
             AutoChoice::PortableBlocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
         },
