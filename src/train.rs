@@ -277,23 +277,29 @@ impl Trainer {
         let steps = train.len().div_ceil(cfg.batch_size);
         let (mut sum, mut n) = (Losses::default(), 0usize);
         let order = std::mem::take(&mut self.order);
-        for (step, indices) in order.chunks(cfg.batch_size).enumerate() {
-            let beta = cfg.beta_at(epoch, step, steps);
-            let l = self
-                .step(train, indices, beta, &mut rng)
-                .map_err(|detail| TrainError::Diverged {
-                    epoch: epoch + 1,
-                    step: step + 1,
-                    detail,
-                })?;
-            let b = indices.len() as f64;
-            sum.loss += l.loss * b;
-            sum.recon += l.recon * b;
-            sum.kl += l.kl * b;
-            n += indices.len();
-            progress(step + 1, steps, sum.loss / n as f64);
-        }
+        // The steps run with rayon's other workers spinning, so that each parallel product
+        // starts at once instead of waking a sleeping thread.
+        let run = autograd::kernels::with_hot_workers(|| {
+            for (step, indices) in order.chunks(cfg.batch_size).enumerate() {
+                let beta = cfg.beta_at(epoch, step, steps);
+                let l = self
+                    .step(train, indices, beta, &mut rng)
+                    .map_err(|detail| TrainError::Diverged {
+                        epoch: epoch + 1,
+                        step: step + 1,
+                        detail,
+                    })?;
+                let b = indices.len() as f64;
+                sum.loss += l.loss * b;
+                sum.recon += l.recon * b;
+                sum.kl += l.kl * b;
+                n += indices.len();
+                progress(step + 1, steps, sum.loss / n as f64);
+            }
+            Ok(())
+        });
         self.order = order;
+        run?;
         let n = n.max(1) as f64;
         let mean = Losses {
             loss: sum.loss / n,

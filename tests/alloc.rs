@@ -18,8 +18,9 @@ fn images(n: usize) -> ImageSet {
     }
 }
 
-/// Allocations over `steps` steps after ten warm-up steps, on a pool of `threads` threads.
-fn allocations(threads: usize, steps: usize) -> usize {
+/// Allocations over `steps` steps after ten warm-up steps, on a pool of `threads` threads,
+/// with hot workers (as `train_epoch` runs its steps) or without.
+fn allocations(threads: usize, steps: usize, hot: bool) -> usize {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -32,22 +33,33 @@ fn allocations(threads: usize, steps: usize) -> usize {
         for _ in 0..10 {
             trainer.step(&set, &idx, 1.0, &mut rng).expect("finite");
         }
-        let before = common::allocations();
-        for _ in 0..steps {
-            trainer.step(&set, &idx, 1.0, &mut rng).expect("finite");
+        let mut run = || {
+            let before = common::allocations();
+            for _ in 0..steps {
+                trainer.step(&set, &idx, 1.0, &mut rng).expect("finite");
+            }
+            common::allocations() - before
+        };
+        if hot {
+            autograd::kernels::with_hot_workers(run)
+        } else {
+            run()
         }
-        common::allocations() - before
     })
 }
 
 #[test]
 fn steady_state_steps_do_not_allocate() {
-    let one = allocations(1, 20);
+    let one = allocations(1, 20, false);
     eprintln!("allocations in 20 steady-state steps: {one} (1 thread)");
     assert_eq!(one, 0, "1 thread: {one} allocations in 20 steps");
-    let two = allocations(2, 100);
+    let two = allocations(2, 100, false);
     eprintln!("allocations in 100 steady-state steps: {two} (2 threads)");
     // With two threads rayon's scheduler itself (its work-stealing queues) allocates now and
     // then: 0 or 1 in 100 steps measured here, never more than a few. Our buffers: none.
     assert!(two <= 4, "2 threads: {two} allocations in 100 steps");
+    // With hot workers (the training loop) no rayon job is queued at all: nothing allocates.
+    let hot = allocations(2, 100, true);
+    eprintln!("allocations in 100 steady-state steps: {hot} (2 threads, hot workers)");
+    assert_eq!(hot, 0, "2 hot threads: {hot} allocations in 100 steps");
 }

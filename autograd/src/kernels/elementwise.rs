@@ -9,6 +9,7 @@
 //! math is the same in both (Rust never contracts `a * b + c` into an FMA, and nothing here
 //! calls `mul_add`), so both paths give bitwise identical results; the tests check it.
 
+use super::parallel;
 use crate::ops::fastmath::{log1p_exp_neg_abs, sigmoid};
 
 /// Defines `pub fn $name` that runs `$body` (an `#[inline(always)]` fn) through an AVX2+FMA
@@ -54,36 +55,48 @@ macro_rules! dispatch {
 /// Elementwise, so the split never changes a result.
 const PAR_MIN_LEN: usize = 1 << 17;
 
-/// Where to cut `n` elements in two: the middle, rounded down to a whole 64-byte line.
-fn mid(n: usize) -> usize {
-    n / 2 / 16 * 16
+/// A raw pointer handed to the pieces of [`parallel::for_each_chunk`], each of
+/// which turns its own disjoint range into a slice.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+
+// SAFETY: every piece of a `for_each_chunk` call touches only its own range
+// `[lo, hi)`, and the ranges are disjoint, so no element is shared.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Elements `lo..hi`.
+    ///
+    /// # Safety
+    /// `lo..hi` is inside the slice this pointer came from, and no other live
+    /// reference covers it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, lo: usize, hi: usize) -> &mut [f32] {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(lo), hi - lo) }
+    }
 }
 
-/// Whether an update of `n` elements is split over rayon's pool.
-fn split(n: usize) -> bool {
-    n >= PAR_MIN_LEN && rayon::current_num_threads() > 1
-}
-
-/// [`rmsprop_update_serial`], halved recursively over rayon's current pool when `p` is large
+/// [`rmsprop_update_serial`], split over rayon's current pool when `p` is large
 /// (bitwise the same result).
 ///
 /// # Panics
 /// If `g` or `v` is shorter than `p`.
 pub fn rmsprop_update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
     let n = p.len();
-    if !split(n) {
-        return rmsprop_update_serial(p, g, v, lr, rho, eps);
-    }
-    let (p0, p1) = p.split_at_mut(mid(n));
-    let (g0, g1) = g[..n].split_at(mid(n));
-    let (v0, v1) = v[..n].split_at_mut(mid(n));
-    rayon::join(
-        || rmsprop_update(p0, g0, v0, lr, rho, eps),
-        || rmsprop_update(p1, g1, v1, lr, rho, eps),
-    );
+    let (g, v) = (&g[..n], &mut v[..n]);
+    let (p, v) = (Shared(p.as_mut_ptr()), Shared(v.as_mut_ptr()));
+    parallel::for_each_chunk(n, PAR_MIN_LEN, &|lo, hi| {
+        // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `v` are
+        // borrowed mutably for the whole call.
+        let (p, v) = unsafe { (p.range(lo, hi), v.range(lo, hi)) };
+        rmsprop_update_serial(p, &g[lo..hi], v, lr, rho, eps)
+    });
 }
 
-/// [`adam_update_serial`], halved recursively over rayon's current pool when `p` is large
+/// [`adam_update_serial`], split over rayon's current pool when `p` is large
 /// (bitwise the same result).
 ///
 /// # Panics
@@ -101,17 +114,18 @@ pub fn adam_update(
     eps: f32,
 ) {
     let n = p.len();
-    if !split(n) {
-        return adam_update_serial(p, g, m, v, beta1, beta2, step, sqrt_bc2, eps);
-    }
-    let (p0, p1) = p.split_at_mut(mid(n));
-    let (g0, g1) = g[..n].split_at(mid(n));
-    let (m0, m1) = m[..n].split_at_mut(mid(n));
-    let (v0, v1) = v[..n].split_at_mut(mid(n));
-    rayon::join(
-        || adam_update(p0, g0, m0, v0, beta1, beta2, step, sqrt_bc2, eps),
-        || adam_update(p1, g1, m1, v1, beta1, beta2, step, sqrt_bc2, eps),
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    let (p, m, v) = (
+        Shared(p.as_mut_ptr()),
+        Shared(m.as_mut_ptr()),
+        Shared(v.as_mut_ptr()),
     );
+    parallel::for_each_chunk(n, PAR_MIN_LEN, &|lo, hi| {
+        // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `m`, `v`
+        // are borrowed mutably for the whole call.
+        let (p, m, v) = unsafe { (p.range(lo, hi), m.range(lo, hi), v.range(lo, hi)) };
+        adam_update_serial(p, &g[lo..hi], m, v, beta1, beta2, step, sqrt_bc2, eps)
+    });
 }
 
 dispatch! {

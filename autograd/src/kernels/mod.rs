@@ -38,6 +38,7 @@ mod pack;
 mod parallel;
 mod portable;
 mod small;
+mod team;
 
 use std::fmt;
 use std::str::FromStr;
@@ -46,6 +47,7 @@ use std::sync::OnceLock;
 pub use auto::{AutoChoice, auto_choice, auto_choice_for_layout, auto_choice_for_strides};
 pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread};
 use layout::{MatMut, MatRef};
+pub use team::with_hot_workers;
 
 /// A GEMM implementation, for [`gemm_with`] or the `AUTOGRAD_KERNEL`
 /// environment variable.

@@ -1,8 +1,9 @@
 //! Splitting the output into blocks for rayon.
 //!
 //! The output `m x n` is cut into as many rectangular blocks as rayon's
-//! current pool has threads, by recursive halving with `rayon::join` (no
-//! heap-allocated task list). Cuts fall on multiples of the micro-tile
+//! current pool has threads, by recursive halving (into a fixed array: no
+//! heap-allocated task list), and the blocks run on hot workers
+//! ([`super::team`]) or through `rayon::join`. Cuts fall on multiples of the micro-tile
 //! (`mr` rows, `nr` columns) and never split `k`, so every output element is
 //! computed by exactly the same sequence of operations whatever the thread
 //! count: results are bitwise identical for 1, 2, ... threads.
@@ -13,6 +14,7 @@
 //! smaller operand.
 
 use super::layout::{MatMut, disjoint};
+use super::team::{self, MAX_PIECES};
 
 /// Below this many flops (`2 m n k`) a product runs on the calling thread.
 /// Waking a sleeping rayon worker costs ~20 us on the measured machine
@@ -26,7 +28,8 @@ pub(crate) const PAR_MIN_FLOP: usize = 8 << 20;
 
 /// Calls `f(i0, i1, j0, j1)` for disjoint blocks covering `[0, m) x [0, n)`,
 /// in parallel on rayon's current pool when the product is large enough and
-/// the blocks of `c` cannot overlap in memory.
+/// the blocks of `c` cannot overlap in memory: on the calling thread's hot
+/// workers ([`super::team`]) when it has them, through `rayon::join` otherwise.
 pub(crate) fn for_each_block<F>(
     m: usize,
     n: usize,
@@ -40,22 +43,77 @@ pub(crate) fn for_each_block<F>(
 {
     let flop = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
     let pieces = if flop >= PAR_MIN_FLOP && disjoint(m, n, c) {
-        rayon::current_num_threads()
+        rayon::current_num_threads().min(MAX_PIECES)
     } else {
         1
     };
-    split(0, m, 0, n, pieces, mr, nr, f);
+    if pieces <= 1 {
+        return f(0, m, 0, n);
+    }
+    let mut blocks = [(0, 0, 0, 0); MAX_PIECES];
+    let count = cut(0, m, 0, n, pieces, mr, nr, &mut blocks, 0);
+    let blocks = &blocks[..count];
+    let run = |i: usize| {
+        let (i0, i1, j0, j1) = blocks[i];
+        f(i0, i1, j0, j1)
+    };
+    if !team::try_run(count, &run) {
+        join_all(0, count, &run);
+    }
 }
 
+/// Calls `f(lo, hi)` for disjoint chunks covering `0..n`, cut on multiples of
+/// 16 elements (whole 64-byte lines), in parallel as [`for_each_block`] does
+/// when `n` is at least `min_len` (each chunk at least half of it).
+pub(crate) fn for_each_chunk(n: usize, min_len: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+    let pieces = rayon::current_num_threads()
+        .min(n / (min_len / 2).max(1))
+        .clamp(1, MAX_PIECES);
+    if pieces <= 1 {
+        return f(0, n);
+    }
+    let bound = |i: usize| {
+        if i == pieces {
+            n
+        } else {
+            n * i / pieces / 16 * 16
+        }
+    };
+    let run = |i: usize| f(bound(i), bound(i + 1));
+    if !team::try_run(pieces, &run) {
+        join_all(0, pieces, &run);
+    }
+}
+
+/// Runs `f(lo..hi)` by recursive halving with `rayon::join`.
+fn join_all(lo: usize, hi: usize, f: &(dyn Fn(usize) + Sync)) {
+    if hi - lo == 1 {
+        return f(lo);
+    }
+    let mid = lo + (hi - lo) / 2;
+    rayon::join(|| join_all(lo, mid, f), || join_all(mid, hi, f));
+}
+
+/// Appends to `out` (from `at`) the blocks of `[i0, i1) x [j0, j1)` cut into
+/// `pieces` by recursive halving of the longer side, on tile multiples;
+/// returns the new count.
 #[allow(clippy::too_many_arguments)]
-fn split<F>(i0: usize, i1: usize, j0: usize, j1: usize, pieces: usize, mr: usize, nr: usize, f: &F)
-where
-    F: Fn(usize, usize, usize, usize) + Sync,
-{
+fn cut(
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+    pieces: usize,
+    mr: usize,
+    nr: usize,
+    out: &mut [(usize, usize, usize, usize); MAX_PIECES],
+    at: usize,
+) -> usize {
     let (rows, cols) = (i1 - i0, j1 - j0);
     let (row_units, col_units) = (rows.div_ceil(mr), cols.div_ceil(nr));
     if pieces <= 1 || (row_units < 2 && col_units < 2) {
-        return f(i0, i1, j0, j1);
+        out[at] = (i0, i1, j0, j1);
+        return at + 1;
     }
     let left = pieces / 2;
     let by_rows = if rows > cols {
@@ -64,16 +122,12 @@ where
         col_units < 2
     };
     if by_rows {
-        let cut = i0 + (row_units * left / pieces).max(1) * mr;
-        rayon::join(
-            || split(i0, cut, j0, j1, left, mr, nr, f),
-            || split(cut, i1, j0, j1, pieces - left, mr, nr, f),
-        );
+        let mid = i0 + (row_units * left / pieces).max(1) * mr;
+        let at = cut(i0, mid, j0, j1, left, mr, nr, out, at);
+        cut(mid, i1, j0, j1, pieces - left, mr, nr, out, at)
     } else {
-        let cut = j0 + (col_units * left / pieces).max(1) * nr;
-        rayon::join(
-            || split(i0, i1, j0, cut, left, mr, nr, f),
-            || split(i0, i1, cut, j1, pieces - left, mr, nr, f),
-        );
+        let mid = j0 + (col_units * left / pieces).max(1) * nr;
+        let at = cut(i0, i1, j0, mid, left, mr, nr, out, at);
+        cut(i0, i1, mid, j1, pieces - left, mr, nr, out, at)
     }
 }

@@ -1,0 +1,139 @@
+//! Hot workers (`autograd::kernels::with_hot_workers`): the same bits as
+//! without them, for any pool size and whether or not the caller is a pool
+//! thread; other rayon work inside still completes; nesting is harmless.
+
+use autograd::kernels::{Kernel, elementwise, gemm_with, with_hot_workers};
+use rayon::prelude::*;
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Products big enough to be split (row-major, `x · Wᵀ`, and `Aᵀ·B` forms).
+const SHAPES: [(usize, usize, usize, bool); 5] = [
+    (512, 384, 640, false),
+    (32, 784, 512, true),
+    (32, 512, 784, false),
+    (784, 32, 512, false),
+    (97, 1001, 203, true),
+];
+
+/// `C = A·B` (or `A·Wᵀ` when `bt`) with the default kernel; `C` starts at 0.25, beta 1.
+fn product(m: usize, k: usize, n: usize, bt: bool) -> Vec<f32> {
+    let (a, b) = (values(m * k, 1), values(k * n, 2));
+    let (rsb, csb) = if bt { (1, k) } else { (n, 1) };
+    let mut c = vec![0.25f32; m * n];
+    gemm_with(
+        Kernel::Auto,
+        m,
+        k,
+        n,
+        1.0,
+        &a,
+        k,
+        1,
+        &b,
+        rsb,
+        csb,
+        1.0,
+        &mut c,
+        n,
+        1,
+    );
+    c
+}
+
+fn rmsprop(len: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut p, g, mut v) = (values(len, 3), values(len, 4), values(len, 5));
+    v.iter_mut().for_each(|x| *x = x.abs());
+    for _ in 0..3 {
+        elementwise::rmsprop_update(&mut p, &g, &mut v, 1e-3, 0.9, 1e-7);
+    }
+    (p, v)
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+#[test]
+fn hot_workers_give_the_same_bits_as_cold_and_as_one_thread() {
+    let one = pool(1);
+    for threads in [2, 3] {
+        let p = pool(threads);
+        for &(m, k, n, bt) in &SHAPES {
+            let want = one.install(|| product(m, k, n, bt));
+            let cold = p.install(|| product(m, k, n, bt));
+            // The caller is a pool thread, and the product is repeated so that
+            // many regions go through the same team one after another.
+            let hot: Vec<Vec<f32>> =
+                p.install(|| with_hot_workers(|| (0..20).map(|_| product(m, k, n, bt)).collect()));
+            assert!(same_bits(&want, &cold), "{m}x{k}x{n}: cold differs");
+            for h in &hot {
+                assert!(same_bits(&want, h), "{threads} hot threads, {m}x{k}x{n}");
+            }
+        }
+        let want = one.install(|| rmsprop(1 << 20));
+        let hot = p.install(|| with_hot_workers(|| rmsprop(1 << 20)));
+        assert!(same_bits(&want.0, &hot.0) && same_bits(&want.1, &hot.1));
+    }
+}
+
+#[test]
+fn hot_workers_from_a_thread_outside_the_pool() {
+    let want = pool(1).install(|| product(32, 784, 512, true));
+    // The test thread is not one of the global pool's threads.
+    assert!(rayon::current_thread_index().is_none());
+    let hot = with_hot_workers(|| product(32, 784, 512, true));
+    assert!(same_bits(&want, &hot));
+}
+
+#[test]
+fn other_rayon_work_inside_hot_workers_completes() {
+    let work = || {
+        let s: u64 = (0..100_000u64).into_par_iter().map(|x| x % 7).sum();
+        let (a, b) = rayon::join(|| product(32, 784, 512, true), || 6u64 * 7);
+        (s, a, b)
+    };
+    let want = pool(1).install(work);
+    for threads in [2, 4] {
+        let got = pool(threads).install(|| with_hot_workers(work));
+        assert_eq!(got.0, want.0);
+        assert!(same_bits(&got.1, &want.1));
+        assert_eq!(got.2, 42);
+    }
+    let got = with_hot_workers(work);
+    assert_eq!(got.0, want.0);
+}
+
+#[test]
+fn nested_hot_workers_and_results_are_returned() {
+    let p = pool(2);
+    let got = p.install(|| {
+        with_hot_workers(|| {
+            let inner = with_hot_workers(|| product(97, 1001, 203, true));
+            (inner, product(97, 1001, 203, true))
+        })
+    });
+    assert!(same_bits(&got.0, &got.1));
+    let want = pool(1).install(|| product(97, 1001, 203, true));
+    assert!(same_bits(&want, &got.0));
+    // A one-thread pool just runs the closure.
+    assert_eq!(pool(1).install(|| with_hot_workers(|| 7)), 7);
+}
