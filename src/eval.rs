@@ -29,12 +29,15 @@ fn for_batches(
     let d = set.dim();
     let idx: Vec<usize> = (0..set.len()).collect();
     let mut pixels = Vec::new();
-    for chunk in idx.chunks(EVAL_BATCH) {
-        pixels.resize(chunk.len() * d, 0.0);
-        fill_batch(set, chunk, &mut pixels, binarize, rng).expect("indices are in range");
-        tape.no_grad(|| f(&tape, &pixels, chunk, rng));
-        tape.clear();
-    }
+    // As in training, the pool's other workers spin between the batches' products.
+    autograd::kernels::with_hot_workers(|| {
+        for chunk in idx.chunks(EVAL_BATCH) {
+            pixels.resize(chunk.len() * d, 0.0);
+            fill_batch(set, chunk, &mut pixels, binarize, rng).expect("indices are in range");
+            tape.no_grad(|| f(&tape, &pixels, chunk, rng));
+            tape.clear();
+        }
+    });
     let _ = model;
 }
 

@@ -137,3 +137,20 @@ fn nested_hot_workers_and_results_are_returned() {
     // A one-thread pool just runs the closure.
     assert_eq!(pool(1).install(|| with_hot_workers(|| 7)), 7);
 }
+
+#[test]
+fn the_split_finiteness_check_finds_a_nan_anywhere() {
+    let mut v = values(1 << 20, 6);
+    for threads in [1, 2, 3] {
+        let p = pool(threads);
+        for at in [0, 1 << 19, (1 << 19) - 1, (1 << 20) - 1] {
+            assert!(p.install(|| elementwise::all_finite(&v)));
+            v[at] = f32::NAN;
+            assert!(!p.install(|| elementwise::all_finite(&v)), "NaN at {at}");
+            assert!(!p.install(|| with_hot_workers(|| elementwise::all_finite(&v))));
+            v[at] = f32::NEG_INFINITY;
+            assert!(!p.install(|| with_hot_workers(|| elementwise::all_finite(&v))));
+            v[at] = 0.5;
+        }
+    }
+}

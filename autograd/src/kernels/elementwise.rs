@@ -291,10 +291,22 @@ fn bce_backward_body(g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: boo
     }
 }
 
+/// True when no element is NaN or infinite: [`all_finite_serial`], split over rayon's
+/// current pool when `v` is large (a gradient check over every parameter of a step).
+pub fn all_finite(v: &[f32]) -> bool {
+    let ok = std::sync::atomic::AtomicBool::new(true);
+    parallel::for_each_chunk(v.len(), PAR_MIN_LEN, &|lo, hi| {
+        if !all_finite_serial(&v[lo..hi]) {
+            ok.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    ok.into_inner()
+}
+
 dispatch! {
     /// True when no element is NaN or infinite (branch-free: `x * 0` is 0 for finite `x` and
-    /// NaN otherwise, and NaN survives a sum).
-    fn all_finite / all_finite_avx2 / all_finite_fallback = all_finite_body
+    /// NaN otherwise, and NaN survives a sum), on the calling thread.
+    fn all_finite_serial / all_finite_avx2 / all_finite_fallback = all_finite_body
     (v: &[f32]) -> bool
 }
 
