@@ -26,6 +26,10 @@ use super::team::{self, MAX_PIECES};
 /// 128^3 (4.2 MFLOP).
 pub(crate) const PAR_MIN_FLOP: usize = 8 << 20;
 
+/// Operands of at most this many floats (`k x max(m, n)`: 256 KiB) are
+/// cheap to pack twice, so the cut may follow `C`'s layout instead.
+const SMALL_OPERAND: usize = 64 << 10;
+
 /// Calls `f(i0, i1, j0, j1)` for disjoint blocks covering `[0, m) x [0, n)`,
 /// in parallel on rayon's current pool when the product is large enough and
 /// the blocks of `c` cannot overlap in memory: on the calling thread's hot
@@ -51,7 +55,12 @@ pub(crate) fn for_each_block<F>(
         return f(0, m, 0, n);
     }
     let mut blocks = [(0, 0, 0, 0); MAX_PIECES];
-    let count = cut(0, m, 0, n, pieces, mr, nr, &mut blocks, 0);
+    // When both operands are small (shallow `k`, e.g. the weight gradients
+    // `Gᵀ·X` at batch 32), duplicating either costs nothing, and cutting
+    // across C's rows (or columns, for a column-major C) gives each thread
+    // one contiguous range of C to write.
+    let along = (k.saturating_mul(m.max(n)) <= SMALL_OPERAND).then_some(c.rs >= c.cs);
+    let count = cut(0, m, 0, n, pieces, (mr, nr), along, &mut blocks, 0);
     let blocks = &blocks[..count];
     let run = |i: usize| {
         let (i0, i1, j0, j1) = blocks[i];
@@ -104,8 +113,8 @@ fn cut(
     j0: usize,
     j1: usize,
     pieces: usize,
-    mr: usize,
-    nr: usize,
+    (mr, nr): (usize, usize),
+    along_rows: Option<bool>,
     out: &mut [(usize, usize, usize, usize); MAX_PIECES],
     at: usize,
 ) -> usize {
@@ -116,18 +125,39 @@ fn cut(
         return at + 1;
     }
     let left = pieces / 2;
-    let by_rows = if rows > cols {
-        row_units >= 2
-    } else {
-        col_units < 2
+    let by_rows = match along_rows {
+        Some(true) if row_units >= 2 => true,
+        Some(false) if col_units >= 2 => false,
+        _ if rows > cols => row_units >= 2,
+        _ => col_units < 2,
     };
     if by_rows {
         let mid = i0 + (row_units * left / pieces).max(1) * mr;
-        let at = cut(i0, mid, j0, j1, left, mr, nr, out, at);
-        cut(mid, i1, j0, j1, pieces - left, mr, nr, out, at)
+        let at = cut(i0, mid, j0, j1, left, (mr, nr), along_rows, out, at);
+        cut(
+            mid,
+            i1,
+            j0,
+            j1,
+            pieces - left,
+            (mr, nr),
+            along_rows,
+            out,
+            at,
+        )
     } else {
         let mid = j0 + (col_units * left / pieces).max(1) * nr;
-        let at = cut(i0, i1, j0, mid, left, mr, nr, out, at);
-        cut(i0, i1, mid, j1, pieces - left, mr, nr, out, at)
+        let at = cut(i0, i1, j0, mid, left, (mr, nr), along_rows, out, at);
+        cut(
+            i0,
+            i1,
+            mid,
+            j1,
+            pieces - left,
+            (mr, nr),
+            along_rows,
+            out,
+            at,
+        )
     }
 }
