@@ -102,7 +102,7 @@ pub fn iw_scores(model: &Vae, set: &ImageSet, k: usize, binarize: Binarize, seed
                 let e = normal(b * latent, rng);
                 let eps = tape.constant_from(&e, &[b, latent]);
                 let z = mu + (logvar * 0.5).exp() * eps;
-                let recon = model.decode(tape, z).bce_with_logits(x).sum_axis(1, false);
+                let recon = model.decode(tape, z).bce_with_logits_rowsum(x);
                 // log w = log p(x|z) + log p(z) - log q(z|x); the 2π terms cancel.
                 let log_pz = z.square().sum_axis(1, false) * -0.5;
                 let log_qz = (eps.square() + logvar).sum_axis(1, false) * -0.5;

@@ -346,7 +346,7 @@ impl Vae {
 /// The negative ELBO of a batch: per image, the summed pixel BCE plus `beta` times the analytic
 /// KL divergence of N(μ, σ²) from N(0, I); the batch loss is the mean over images.
 pub fn loss<'t>(f: &Forward<'t>, x: Var<'t>, beta: f32) -> Loss<'t> {
-    let recon_per_image = f.logits.bce_with_logits(x).sum_axis(1, false);
+    let recon_per_image = f.logits.bce_with_logits_rowsum(x);
     let kl_per_image = ((f.mu.square() + f.logvar.exp() - f.logvar - 1.0) * 0.5).sum_axis(1, false);
     let weighted_kl = if beta == 1.0 {
         kl_per_image

@@ -65,6 +65,12 @@ fn bce_with_logits_limits() {
             .map(|&x| if x < 0.0 { -t } else { 1.0 - t })
             .collect();
         assert_close(&g.wrt(x).data, &want_g, &format!("bce'(t={t})"));
+        // The fused row sum: the sum of the same limits, the same gradient.
+        let s = x.bce_with_logits_rowsum(tt);
+        let gs = tape.backward(s);
+        let total: f32 = want.iter().sum();
+        assert_close(&s.value().data, &[total], &format!("bce rowsum(t={t})"));
+        assert_close(&gs.wrt(x).data, &want_g, &format!("bce rowsum'(t={t})"));
     }
 }
 

@@ -154,3 +154,29 @@ fn the_split_finiteness_check_finds_a_nan_anywhere() {
         }
     }
 }
+
+#[test]
+fn bce_loops_split_over_hot_workers_give_the_same_bits() {
+    let n = 128 * 784 + 5;
+    let (x, t, g) = (values(n, 7), values(n, 8), values(n, 9));
+    let x: Vec<f32> = x.iter().map(|v| v * 30.0).collect();
+    let run = || {
+        let mut y = vec![0.0f32; n];
+        elementwise::bce_forward(&x, &t, &mut y);
+        let mut dx = vec![0.25f32; n];
+        elementwise::bce_backward(&g, &x, &t, &mut dx, false);
+        // The row-sum form, over 128 rows of 784 (the 5 extra elements left out).
+        let mut rows = vec![0.0f32; 128];
+        elementwise::bce_rowsum_forward(&x, &t, 784, &mut rows);
+        let mut drow = vec![0.25f32; 128 * 784];
+        elementwise::bce_rowsum_backward(&g[..128], &x, &t, 784, &mut drow, false);
+        y.extend(rows);
+        dx.extend(drow);
+        (y, dx)
+    };
+    let cold = pool(1).install(run);
+    for threads in [2, 3] {
+        let hot = pool(threads).install(|| with_hot_workers(run));
+        assert!(same_bits(&cold.0, &hot.0) && same_bits(&cold.1, &hot.1));
+    }
+}

@@ -246,13 +246,179 @@ fn sgd_momentum_body(p: &mut [f32], g: &[f32], b: &mut [f32], lr: f32, mu: f32, 
     }
 }
 
+/// Below this many elements the BCE loops stay on the calling thread; above it they are split,
+/// but only over hot workers (see [`super::with_hot_workers`]): at ~2 ns per element
+/// (`exp`, `ln`, two divisions), 32 Ki elements take ~60 us, against ~1 us to start a hot region
+/// (a cold one costs more than the loop).
+const BCE_PAR_MIN_LEN: usize = 1 << 15;
+
+/// Binary cross-entropy from logits, elementwise: `y = max(x, 0) - x t + ln(1 + e^-|x|)`
+/// ([`bce_forward_serial`], split over hot workers when `y` is large).
+///
+/// # Panics
+/// If `x` or `t` is shorter than `y`.
+pub fn bce_forward(x: &[f32], t: &[f32], y: &mut [f32]) {
+    let n = y.len();
+    let (x, t) = (&x[..n], &t[..n]);
+    if n < BCE_PAR_MIN_LEN || !super::team::is_hot() {
+        return bce_forward_serial(x, t, y);
+    }
+    let y = Shared(y.as_mut_ptr());
+    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, &|lo, hi| {
+        // SAFETY: the chunks are disjoint ranges of 0..n, and `y` is borrowed mutably for the
+        // whole call.
+        let y = unsafe { y.range(lo, hi) };
+        bce_forward_serial(&x[lo..hi], &t[lo..hi], y)
+    });
+}
+
+/// Gradient of [`bce_forward`] with respect to the logits, `dx = g (σ(x) - t)`, written when
+/// `fresh`, added to `dx` otherwise ([`bce_backward_serial`], split over hot workers when `dx`
+/// is large).
+///
+/// # Panics
+/// If `g`, `x` or `t` is shorter than `dx`.
+pub fn bce_backward(g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: bool) {
+    let n = dx.len();
+    let (g, x, t) = (&g[..n], &x[..n], &t[..n]);
+    if n < BCE_PAR_MIN_LEN || !super::team::is_hot() {
+        return bce_backward_serial(g, x, t, dx, fresh);
+    }
+    let dx = Shared(dx.as_mut_ptr());
+    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, &|lo, hi| {
+        // SAFETY: the chunks are disjoint ranges of 0..n, and `dx` is borrowed mutably for the
+        // whole call.
+        let dx = unsafe { dx.range(lo, hi) };
+        bce_backward_serial(&g[lo..hi], &x[lo..hi], &t[lo..hi], dx, fresh)
+    });
+}
+
+/// Row sums of binary cross-entropy from logits: `y[r] = Σ_j ℓ(x[r, j], t[r, j])` over rows of
+/// length `d` ([`bce_forward`]'s `ℓ`), without writing the elementwise losses; split by rows over
+/// hot workers when large.
+///
+/// # Panics
+/// If `x` or `t` is shorter than `y.len() * d`.
+pub fn bce_rowsum_forward(x: &[f32], t: &[f32], d: usize, y: &mut [f32]) {
+    let rows = y.len();
+    let (x, t) = (&x[..rows * d], &t[..rows * d]);
+    if rows * d < BCE_PAR_MIN_LEN || !super::team::is_hot() || d == 0 {
+        return bce_rowsum_forward_serial(x, t, d, y);
+    }
+    let y = Shared(y.as_mut_ptr());
+    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), &|lo, hi| {
+        // SAFETY: the chunks are disjoint ranges of rows, and `y` is borrowed mutably for the
+        // whole call.
+        let y = unsafe { y.range(lo, hi) };
+        bce_rowsum_forward_serial(&x[lo * d..hi * d], &t[lo * d..hi * d], d, y)
+    });
+}
+
+/// Gradient of [`bce_rowsum_forward`] with respect to the logits: `dx[r, j] = g[r] (σ(x[r, j]) -
+/// t[r, j])`, written when `fresh`, added to `dx` otherwise; split by rows over hot workers when
+/// large.
+///
+/// # Panics
+/// If `x`, `t` or `dx` is shorter than `g.len() * d`.
+pub fn bce_rowsum_backward(g: &[f32], x: &[f32], t: &[f32], d: usize, dx: &mut [f32], fresh: bool) {
+    let rows = g.len();
+    let (x, t, dx) = (&x[..rows * d], &t[..rows * d], &mut dx[..rows * d]);
+    if rows * d < BCE_PAR_MIN_LEN || !super::team::is_hot() || d == 0 {
+        return bce_rowsum_backward_serial(g, x, t, d, dx, fresh);
+    }
+    let dx = Shared(dx.as_mut_ptr());
+    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), &|lo, hi| {
+        // SAFETY: the chunks are disjoint ranges of rows, and `dx` is borrowed mutably for the
+        // whole call.
+        let dx = unsafe { dx.range(lo * d, hi * d) };
+        let (x, t) = (&x[lo * d..hi * d], &t[lo * d..hi * d]);
+        bce_rowsum_backward_serial(&g[lo..hi], x, t, d, dx, fresh)
+    });
+}
+
 dispatch! {
-    /// Binary cross-entropy from logits, elementwise:
+    /// [`bce_rowsum_forward`] on the calling thread. Each row is summed in 16 interleaved
+    /// partial sums (two 8-wide vectors), combined pairwise in a fixed order, then the tail.
+    ///
+    /// # Panics
+    /// If `x` or `t` is shorter than `y.len() * d`.
+    fn bce_rowsum_forward_serial / bce_rowsum_forward_avx2 / bce_rowsum_forward_fallback
+        = bce_rowsum_forward_body
+    (x: &[f32], t: &[f32], d: usize, y: &mut [f32])
+}
+
+/// Partial sums per row in [`bce_rowsum_forward_serial`].
+const ROW_LANES: usize = 16;
+
+#[inline(always)]
+fn bce_rowsum_forward_body(x: &[f32], t: &[f32], d: usize, y: &mut [f32]) {
+    let one = |x: f32, t: f32| x.max(0.0) - x * t + log1p_exp_neg_abs(x);
+    for (r, y) in y.iter_mut().enumerate() {
+        let (x, t) = (&x[r * d..(r + 1) * d], &t[r * d..(r + 1) * d]);
+        let mut acc = [0.0f32; ROW_LANES];
+        let (xc, tc) = (x.chunks_exact(ROW_LANES), t.chunks_exact(ROW_LANES));
+        let (xr, tr) = (xc.remainder(), tc.remainder());
+        for (xc, tc) in xc.zip(tc) {
+            for j in 0..ROW_LANES {
+                acc[j] += one(xc[j], tc[j]);
+            }
+        }
+        let mut width = ROW_LANES;
+        while width > 1 {
+            width /= 2;
+            for j in 0..width {
+                acc[j] += acc[j + width];
+            }
+        }
+        let mut sum = acc[0];
+        for (&x, &t) in xr.iter().zip(tr) {
+            sum += one(x, t);
+        }
+        *y = sum;
+    }
+}
+
+dispatch! {
+    /// [`bce_rowsum_backward`] on the calling thread.
+    ///
+    /// # Panics
+    /// If `x`, `t` or `dx` is shorter than `g.len() * d`.
+    fn bce_rowsum_backward_serial / bce_rowsum_backward_avx2 / bce_rowsum_backward_fallback
+        = bce_rowsum_backward_body
+    (g: &[f32], x: &[f32], t: &[f32], d: usize, dx: &mut [f32], fresh: bool)
+}
+
+#[inline(always)]
+fn bce_rowsum_backward_body(
+    g: &[f32],
+    x: &[f32],
+    t: &[f32],
+    d: usize,
+    dx: &mut [f32],
+    fresh: bool,
+) {
+    for (r, &gr) in g.iter().enumerate() {
+        let span = r * d..(r + 1) * d;
+        let (x, t, dx) = (&x[span.clone()], &t[span.clone()], &mut dx[span]);
+        if fresh {
+            for j in 0..d {
+                dx[j] = gr * (sigmoid(x[j]) - t[j]);
+            }
+        } else {
+            for j in 0..d {
+                dx[j] += gr * (sigmoid(x[j]) - t[j]);
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Binary cross-entropy from logits, elementwise, on the calling thread:
     /// `y = max(x, 0) - x t + ln(1 + e^-|x|)`.
     ///
     /// # Panics
     /// If `x` or `t` is shorter than `y`.
-    fn bce_forward / bce_forward_avx2 / bce_forward_fallback = bce_forward_body
+    fn bce_forward_serial / bce_forward_avx2 / bce_forward_fallback = bce_forward_body
     (x: &[f32], t: &[f32], y: &mut [f32])
 }
 
@@ -267,12 +433,12 @@ fn bce_forward_body(x: &[f32], t: &[f32], y: &mut [f32]) {
 }
 
 dispatch! {
-    /// Gradient of [`bce_forward`] with respect to the logits: `dx = g (σ(x) - t)`, written
-    /// when `fresh`, added to `dx` otherwise.
+    /// Gradient of [`bce_forward`] with respect to the logits, on the calling thread:
+    /// `dx = g (σ(x) - t)`, written when `fresh`, added to `dx` otherwise.
     ///
     /// # Panics
     /// If `g`, `x` or `t` is shorter than `dx`.
-    fn bce_backward / bce_backward_avx2 / bce_backward_fallback = bce_backward_body
+    fn bce_backward_serial / bce_backward_avx2 / bce_backward_fallback = bce_backward_body
     (g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: bool)
 }
 

@@ -15,6 +15,10 @@ use super::layout::MatRef;
 /// multiple of the 32-byte ymm width).
 const ALIGN_F32: usize = 16;
 
+/// Smallest size of a packing buffer, in floats (1 MiB): every packed block
+/// of the VAE's products fits, whichever thread packs it.
+const MIN_BUFFER: usize = 1 << 18;
+
 thread_local! {
     static BUF_A: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
     static BUF_B: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
@@ -22,9 +26,14 @@ thread_local! {
 
 /// A 64-byte aligned window of `len` elements inside `v`, growing `v` if
 /// needed (growth happens only until the largest shape has been seen).
+///
+/// A buffer starts at [`MIN_BUFFER`] and grows to powers of two, so that
+/// which thread happens to run which piece of a product (hot workers claim
+/// pieces dynamically) almost never triggers a late allocation.
 fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if v.len() < len + ALIGN_F32 {
-        v.resize(len + ALIGN_F32, 0.0);
+        let want = (len + ALIGN_F32).next_power_of_two().max(MIN_BUFFER);
+        v.resize(want, 0.0);
     }
     let off = v.as_ptr().align_offset(ALIGN_F32 * 4).min(ALIGN_F32);
     &mut v[off..off + len]

@@ -259,3 +259,8 @@ pub(crate) fn try_run(pieces: usize, f: Job<'_>) -> bool {
     team.run(pieces, f);
     true
 }
+
+/// Whether this thread owns hot workers now (its parallel regions start at once).
+pub(crate) fn is_hot() -> bool {
+    CURRENT.with(|c| !c.get().is_null())
+}

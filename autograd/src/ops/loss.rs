@@ -38,6 +38,42 @@ impl<'t> Var<'t> {
             Tensor { data: y, shape: sx },
         )
     }
+
+    /// Row sums of [`Var::bce_with_logits`] over the last axis, in one node:
+    /// `y[..] = Σ_j ℓ(x[.., j], t[.., j])`, shape `[..., D] -> [...]`. The same value as
+    /// `x.bce_with_logits(t).sum_axis(last, false)` (up to the order of the sum), without
+    /// storing the elementwise losses or broadcasting the gradient back over them:
+    /// `dx = g (σ(x) - t)`, `dt = -g x`, with `g` the row's gradient.
+    #[track_caller]
+    pub fn bce_with_logits_rowsum(self, targets: Var<'t>) -> Var<'t> {
+        let (sx, st) = (self.shape(), targets.shape());
+        if sx != st || sx.rank() == 0 {
+            panic!(
+                "{}",
+                Error::ShapeMismatch {
+                    op: "bce_with_logits_rowsum",
+                    lhs: sx,
+                    rhs: st,
+                    location: Location::caller(),
+                }
+            );
+        }
+        let d = sx.dim(sx.rank() - 1);
+        let out = sx.without_dim(sx.rank() - 1);
+        let mut y = self.tape.buffer_dirty(out.numel());
+        {
+            let (x, t) = (self.tape.value(self.id), self.tape.value(targets.id));
+            elementwise::bce_rowsum_forward(&x.data, &t.data, d, &mut y);
+        }
+        self.tape.push(
+            Op::BceWithLogitsRowSum,
+            &[self.id, targets.id],
+            Tensor {
+                data: y,
+                shape: out,
+            },
+        )
+    }
 }
 
 pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradients) {
@@ -51,6 +87,24 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
         let dt = grads.acc(it, t.shape);
         for ((d, &g), &x) in dt.iter_mut().zip(g).zip(&x.data) {
             *d -= g * x;
+        }
+    }
+}
+
+pub(super) fn backward_rowsum(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradients) {
+    let (ix, it) = (node.inputs[0], node.inputs[1]);
+    let (x, t) = (&nodes[ix].value, &nodes[it].value);
+    let d = x.shape.dim(x.shape.rank() - 1);
+    if nodes[ix].requires_grad {
+        let (dx, fresh) = grads.acc_fresh(ix, x.shape);
+        elementwise::bce_rowsum_backward(g, &x.data, &t.data, d, dx, fresh);
+    }
+    if nodes[it].requires_grad {
+        let dt = grads.acc(it, t.shape);
+        for ((dt, x), &g) in dt.chunks_mut(d).zip(x.data.chunks(d)).zip(g) {
+            for (d, &x) in dt.iter_mut().zip(x) {
+                *d -= g * x;
+            }
         }
     }
 }

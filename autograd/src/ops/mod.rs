@@ -83,6 +83,7 @@ pub(crate) enum Op {
         axis: usize,
     },
     BceWithLogits,
+    BceWithLogitsRowSum,
 }
 
 impl Op {
@@ -115,6 +116,7 @@ impl Op {
             Op::Narrow { .. } => "narrow",
             Op::Concat { .. } => "concat",
             Op::BceWithLogits => "bce_with_logits",
+            Op::BceWithLogitsRowSum => "bce_with_logits_rowsum",
         }
     }
 
@@ -178,5 +180,6 @@ pub(crate) fn backward(
             shape_ops::backward(node, nodes, extra, g, grads)
         }
         Op::BceWithLogits => loss::backward(node, nodes, g, grads),
+        Op::BceWithLogitsRowSum => loss::backward_rowsum(node, nodes, g, grads),
     }
 }

@@ -324,6 +324,16 @@ impl Op {
                 ),
                 35,
             ),
+            Op::BceWithLogitsRowSum => (
+                row(
+                    "bce_with_logits_rowsum",
+                    "x.bce_with_logits_rowsum(t)",
+                    "Σ_j bce(x, t) over the last axis",
+                    "dx = g_row (σ(x) - t), dt = -g_row x",
+                    "gradcheck.rs::bce_with_logits_rowsum",
+                ),
+                36,
+            ),
         }
     }
 
@@ -362,6 +372,7 @@ impl Op {
             Op::Narrow { axis, start: 0 },
             Op::Concat { axis },
             Op::BceWithLogits,
+            Op::BceWithLogitsRowSum,
         ]);
         v
     }
