@@ -14,7 +14,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use autograd::kernels::{Kernel, auto_choice_for_strides, avx2_available, gemm_small, gemm_with};
+use autograd::kernels::{
+    Kernel, auto_choice_for_strides, avx2_available, gemm_small, gemm_with, with_hot_workers,
+};
 use rayon::ThreadPool;
 
 /// One product to time: `m x k` times `k x n`, `A` optionally stored
@@ -132,20 +134,33 @@ fn fma_peak(threads: usize, iters: u64, runs: usize) -> f64 {
     f64::NAN
 }
 
-/// Best-of-`runs` seconds per call of `f`, each run lasting about `target`.
-fn time(mut f: impl FnMut(), target: Duration, runs: usize) -> f64 {
-    f();
-    let t = Instant::now();
-    f();
-    let one = t.elapsed().max(Duration::from_nanos(50));
-    let reps = ((target.as_secs_f64() / one.as_secs_f64()) as usize).clamp(1, 1_000_000);
-    let mut best = f64::MAX;
+/// Pause between two timed blocks.
+const SETTLE: Duration = Duration::from_millis(5);
+
+/// A report column: its thread count, and a function that times `reps` calls and returns the
+/// seconds they took.
+type Column<'a> = (usize, Box<dyn Fn(usize) -> f64 + 'a>);
+
+/// Best-of-`runs` seconds per call for each column, its timed blocks (each lasting about `target`)
+/// taken in turn: round `r` times block `r` of every column before round `r + 1` starts, so a slow
+/// spell of this noisy machine hits every column alike instead of one cell.
+fn interleaved_best(calls: &[Column<'_>], target: Duration, runs: usize) -> Vec<f64> {
+    let reps: Vec<usize> = calls
+        .iter()
+        .map(|(_, block)| {
+            block(1);
+            let one = block(1).max(50e-9);
+            ((target.as_secs_f64() / one) as usize).clamp(1, 1_000_000)
+        })
+        .collect();
+    let mut best = vec![f64::MAX; calls.len()];
     for _ in 0..runs {
-        let t = Instant::now();
-        for _ in 0..reps {
-            f();
+        for (((_, block), &reps), best) in calls.iter().zip(&reps).zip(&mut best) {
+            *best = best.min(block(reps) / reps as f64);
+            // Let the block's pool threads finish spinning and go to sleep, so they do not
+            // take the core the next column runs on.
+            std::thread::sleep(SETTLE);
         }
-        best = best.min(t.elapsed().as_secs_f64() / reps as f64);
     }
     best
 }
@@ -221,40 +236,69 @@ fn main() {
         let (rsb, csb) = if s.b_transposed { (1, k) } else { (n, 1) };
         let flop = 2.0 * (m * n * k) as f64;
         print!("{:<16}", s.name);
-        for (_, col) in COLS {
-            let (threads, secs) = match col {
-                Col::Kern(kern, t) => (
-                    t,
-                    pools[t - 1].install(|| {
-                        time(
-                            || {
-                                gemm_with(
-                                    kern, m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n,
-                                    1,
-                                )
-                            },
-                            target,
-                            runs,
-                        )
-                    }),
-                ),
-                Col::Small(t) => (
-                    t,
-                    pools[t - 1].install(|| {
-                        time(
-                            || {
-                                gemm_small(
-                                    m, k, n, 1.0, &a, rsa, csa, &b, rsb, csb, 0.0, &mut c, n, 1,
-                                )
-                            },
-                            target,
-                            runs,
-                        )
-                    }),
-                ),
-            };
+        let c = std::sync::Mutex::new(&mut c);
+        let calls: Vec<Column<'_>> = COLS
+            .iter()
+            .map(|&(_, col)| -> Column<'_> {
+                let (a, b, c, pools) = (&a, &b, &c, &pools);
+                let threads = match col {
+                    Col::Kern(_, t) | Col::Small(t) => t,
+                };
+                // Runs `reps` calls inside the column's pool, with its other threads kept
+                // spinning (as a training loop runs its products), and returns their seconds.
+                let block = move |reps: usize| {
+                    pools[threads - 1].install(|| {
+                        with_hot_workers(|| {
+                            let mut c = c.lock().unwrap();
+                            let t = Instant::now();
+                            for _ in 0..reps {
+                                match col {
+                                    Col::Kern(kern, _) => gemm_with(
+                                        kern,
+                                        m,
+                                        k,
+                                        n,
+                                        1.0,
+                                        a,
+                                        rsa,
+                                        csa,
+                                        b,
+                                        rsb,
+                                        csb,
+                                        0.0,
+                                        &mut c[..],
+                                        n,
+                                        1,
+                                    ),
+                                    Col::Small(_) => gemm_small(
+                                        m,
+                                        k,
+                                        n,
+                                        1.0,
+                                        a,
+                                        rsa,
+                                        csa,
+                                        b,
+                                        rsb,
+                                        csb,
+                                        0.0,
+                                        &mut c[..],
+                                        n,
+                                        1,
+                                    ),
+                                }
+                            }
+                            t.elapsed().as_secs_f64()
+                        })
+                    })
+                };
+                (threads, Box::new(block))
+            })
+            .collect();
+        let best = interleaved_best(&calls, target, runs);
+        for ((threads, _), secs) in calls.iter().zip(best) {
             let gflops = flop / secs / 1e9;
-            let peak = if threads == 1 { peak1 } else { peak_all };
+            let peak = if *threads == 1 { peak1 } else { peak_all };
             print!(" {:>7.1} ({:>3.0}%)", gflops, 100.0 * gflops / peak);
         }
         println!(
