@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use autograd::kernels::{Kernel, gemm_with};
+use autograd::kernels::{Kernel, gemm_with, with_hot_workers};
 use criterion::{Criterion, Throughput, criterion_group};
 use rayon::ThreadPool;
 
@@ -80,41 +80,48 @@ fn bench(c: &mut Criterion) {
         let (rsa, csa) = if s.a_transposed { (1, m) } else { (k, 1) };
         let mut g = c.benchmark_group(&s.name);
         g.throughput(Throughput::Elements((2 * m * n * k) as u64));
+        // (name, kernel, threads, hot): "hot" runs with the pool's other thread spinning
+        // (`with_hot_workers`), as the training loop runs its products; the plain 2-thread
+        // columns wake a sleeping rayon worker for every product.
         let mut variants = vec![
-            ("blocked", Kernel::Blocked, 1),
-            ("avx2_1t", Kernel::Avx2Fma, 1),
-            ("avx2_2t", Kernel::Avx2Fma, 2),
-            ("auto_2t", Kernel::Auto, 2),
-            ("matrixmultiply_1t", Kernel::MatrixMultiply, 1),
+            ("blocked", Kernel::Blocked, 1, false),
+            ("avx2_1t", Kernel::Avx2Fma, 1, false),
+            ("avx2_2t", Kernel::Avx2Fma, 2, false),
+            ("auto_2t", Kernel::Auto, 2, false),
+            ("auto_2t_hot", Kernel::Auto, 2, true),
+            ("matrixmultiply_1t", Kernel::MatrixMultiply, 1, false),
         ];
         if m.max(n).max(k) <= 256 {
-            variants.insert(0, ("naive", Kernel::Naive, 1));
+            variants.insert(0, ("naive", Kernel::Naive, 1, false));
         }
         if mm_threaded {
-            variants = vec![("matrixmultiply_2t", Kernel::MatrixMultiply, 1)];
+            variants = vec![("matrixmultiply_2t", Kernel::MatrixMultiply, 1, false)];
         }
-        for (name, kernel, threads) in variants {
+        for (name, kernel, threads, hot) in variants {
             g.bench_function(name, |bch| {
                 pools[threads - 1].install(|| {
-                    bch.iter(|| {
-                        gemm_with(
-                            kernel,
-                            m,
-                            k,
-                            n,
-                            1.0,
-                            black_box(&a),
-                            rsa,
-                            csa,
-                            black_box(&b),
-                            n,
-                            1,
-                            0.0,
-                            &mut out,
-                            n,
-                            1,
-                        )
-                    })
+                    let mut run = || {
+                        bch.iter(|| {
+                            gemm_with(
+                                kernel,
+                                m,
+                                k,
+                                n,
+                                1.0,
+                                black_box(&a),
+                                rsa,
+                                csa,
+                                black_box(&b),
+                                n,
+                                1,
+                                0.0,
+                                &mut out,
+                                n,
+                                1,
+                            )
+                        })
+                    };
+                    if hot { with_hot_workers(run) } else { run() }
                 })
             });
         }
