@@ -170,8 +170,15 @@ fn bce_loops_split_over_hot_workers_give_the_same_bits() {
         elementwise::bce_rowsum_forward(&x, &t, 784, &mut rows);
         let mut drow = vec![0.25f32; 128 * 784];
         elementwise::bce_rowsum_backward(&g[..128], &x, &t, 784, &mut drow, false);
+        // 21 rows: split on a row boundary that is not a multiple of 16.
+        let mut odd = vec![0.0f32; 21];
+        elementwise::bce_rowsum_forward(&x, &t, 784, &mut odd);
+        let mut dodd = vec![0.0f32; 21 * 784];
+        elementwise::bce_rowsum_backward(&g[..21], &x, &t, 784, &mut dodd, true);
         y.extend(rows);
+        y.extend(odd);
         dx.extend(drow);
+        dx.extend(dodd);
         (y, dx)
     };
     let cold = pool(1).install(run);

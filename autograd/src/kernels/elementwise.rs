@@ -55,6 +55,9 @@ macro_rules! dispatch {
 /// Elementwise, so the split never changes a result.
 const PAR_MIN_LEN: usize = 1 << 17;
 
+/// Chunks of flat buffers start on whole 64-byte lines (16 floats).
+const LINE: usize = 16;
+
 /// A raw pointer handed to the pieces of [`parallel::for_each_chunk`], each of
 /// which turns its own disjoint range into a slice.
 #[derive(Clone, Copy)]
@@ -88,7 +91,7 @@ pub fn rmsprop_update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32
     let n = p.len();
     let (g, v) = (&g[..n], &mut v[..n]);
     let (p, v) = (Shared(p.as_mut_ptr()), Shared(v.as_mut_ptr()));
-    parallel::for_each_chunk(n, PAR_MIN_LEN, &|lo, hi| {
+    parallel::for_each_chunk(n, PAR_MIN_LEN, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `v` are
         // borrowed mutably for the whole call.
         let (p, v) = unsafe { (p.range(lo, hi), v.range(lo, hi)) };
@@ -120,7 +123,7 @@ pub fn adam_update(
         Shared(m.as_mut_ptr()),
         Shared(v.as_mut_ptr()),
     );
-    parallel::for_each_chunk(n, PAR_MIN_LEN, &|lo, hi| {
+    parallel::for_each_chunk(n, PAR_MIN_LEN, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `m`, `v`
         // are borrowed mutably for the whole call.
         let (p, m, v) = unsafe { (p.range(lo, hi), m.range(lo, hi), v.range(lo, hi)) };
@@ -265,7 +268,7 @@ pub fn bce_forward(x: &[f32], t: &[f32], y: &mut [f32]) {
         return bce_forward_serial(x, t, y);
     }
     let y = Shared(y.as_mut_ptr());
-    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, &|lo, hi| {
+    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `y` is borrowed mutably for the
         // whole call.
         let y = unsafe { y.range(lo, hi) };
@@ -286,7 +289,7 @@ pub fn bce_backward(g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: bool
         return bce_backward_serial(g, x, t, dx, fresh);
     }
     let dx = Shared(dx.as_mut_ptr());
-    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, &|lo, hi| {
+    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `dx` is borrowed mutably for the
         // whole call.
         let dx = unsafe { dx.range(lo, hi) };
@@ -307,7 +310,7 @@ pub fn bce_rowsum_forward(x: &[f32], t: &[f32], d: usize, y: &mut [f32]) {
         return bce_rowsum_forward_serial(x, t, d, y);
     }
     let y = Shared(y.as_mut_ptr());
-    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), &|lo, hi| {
+    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), 1, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of rows, and `y` is borrowed mutably for the
         // whole call.
         let y = unsafe { y.range(lo, hi) };
@@ -328,7 +331,7 @@ pub fn bce_rowsum_backward(g: &[f32], x: &[f32], t: &[f32], d: usize, dx: &mut [
         return bce_rowsum_backward_serial(g, x, t, d, dx, fresh);
     }
     let dx = Shared(dx.as_mut_ptr());
-    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), &|lo, hi| {
+    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), 1, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of rows, and `dx` is borrowed mutably for the
         // whole call.
         let dx = unsafe { dx.range(lo * d, hi * d) };
@@ -462,7 +465,7 @@ fn bce_backward_body(g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: boo
 /// current pool when `v` is large (a gradient check over every parameter of a step).
 pub fn all_finite(v: &[f32]) -> bool {
     let ok = std::sync::atomic::AtomicBool::new(true);
-    parallel::for_each_chunk(v.len(), PAR_MIN_LEN, &|lo, hi| {
+    parallel::for_each_chunk(v.len(), PAR_MIN_LEN, LINE, &|lo, hi| {
         if !all_finite_serial(&v[lo..hi]) {
             ok.store(false, std::sync::atomic::Ordering::Relaxed);
         }

@@ -83,9 +83,15 @@ pub(crate) fn for_each_block<F>(
 }
 
 /// Calls `f(lo, hi)` for disjoint chunks covering `0..n`, cut on multiples of
-/// 16 elements (whole 64-byte lines), in parallel as [`for_each_block`] does
-/// when `n` is at least `min_len` (each chunk at least half of it).
-pub(crate) fn for_each_chunk(n: usize, min_len: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+/// `align` (16 elements, a 64-byte line, for flat buffers; 1 for rows), in
+/// parallel as [`for_each_block`] does when `n` is at least `min_len` (each
+/// chunk at least half of it).
+pub(crate) fn for_each_chunk(
+    n: usize,
+    min_len: usize,
+    align: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+) {
     let pieces = rayon::current_num_threads()
         .min(n / (min_len / 2).max(1))
         .clamp(1, MAX_PIECES);
@@ -96,7 +102,7 @@ pub(crate) fn for_each_chunk(n: usize, min_len: usize, f: &(dyn Fn(usize, usize)
         if i == pieces {
             n
         } else {
-            n * i / pieces / 16 * 16
+            n * i / pieces / align * align
         }
     };
     let run = |i: usize| f(bound(i), bound(i + 1));
