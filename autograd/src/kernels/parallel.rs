@@ -71,7 +71,7 @@ pub(crate) fn for_each_block<F>(
     // across C's rows (or columns, for a column-major C) gives each thread
     // one contiguous range of C to write.
     let along = (k.saturating_mul(m.max(n)) <= SMALL_OPERAND).then_some(c.rs >= c.cs);
-    let count = cut(0, m, 0, n, pieces, (mr, nr), along, &mut blocks, 0);
+    let count = cut((0, m, 0, n), pieces, (mr, nr), along, &mut blocks, 0);
     let blocks = &blocks[..count];
     let run = |i: usize| {
         let (i0, i1, j0, j1) = blocks[i];
@@ -120,19 +120,19 @@ fn join_all(lo: usize, hi: usize, f: &(dyn Fn(usize) + Sync)) {
     rayon::join(|| join_all(lo, mid, f), || join_all(mid, hi, f));
 }
 
-/// Appends to `out` (from `at`) the blocks of `[i0, i1) x [j0, j1)` cut into
-/// `pieces` by recursive halving of the longer side, on tile multiples;
-/// returns the new count.
-#[allow(clippy::too_many_arguments)]
+/// An output block `(i0, i1, j0, j1)`: rows `i0..i1`, columns `j0..j1`.
+type Block = (usize, usize, usize, usize);
+
+/// Appends to `out` (from `at`) the blocks of `block` cut into `pieces` by
+/// recursive halving on tile multiples (`mr` rows, `nr` columns): along the
+/// rows when `along_rows` says so (and there are two tiles to cut between),
+/// otherwise along the longer side. Returns the new count.
 fn cut(
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
+    (i0, i1, j0, j1): Block,
     pieces: usize,
     (mr, nr): (usize, usize),
     along_rows: Option<bool>,
-    out: &mut [(usize, usize, usize, usize); MAX_PIECES],
+    out: &mut [Block; MAX_PIECES],
     at: usize,
 ) -> usize {
     let (rows, cols) = (i1 - i0, j1 - j0);
@@ -148,33 +148,13 @@ fn cut(
         _ if rows > cols => row_units >= 2,
         _ => col_units < 2,
     };
-    if by_rows {
+    let (first, second) = if by_rows {
         let mid = i0 + (row_units * left / pieces).max(1) * mr;
-        let at = cut(i0, mid, j0, j1, left, (mr, nr), along_rows, out, at);
-        cut(
-            mid,
-            i1,
-            j0,
-            j1,
-            pieces - left,
-            (mr, nr),
-            along_rows,
-            out,
-            at,
-        )
+        ((i0, mid, j0, j1), (mid, i1, j0, j1))
     } else {
         let mid = j0 + (col_units * left / pieces).max(1) * nr;
-        let at = cut(i0, i1, j0, mid, left, (mr, nr), along_rows, out, at);
-        cut(
-            i0,
-            i1,
-            mid,
-            j1,
-            pieces - left,
-            (mr, nr),
-            along_rows,
-            out,
-            at,
-        )
-    }
+        ((i0, i1, j0, mid), (i0, i1, mid, j1))
+    };
+    let at = cut(first, left, (mr, nr), along_rows, out, at);
+    cut(second, pieces - left, (mr, nr), along_rows, out, at)
 }
