@@ -4,7 +4,7 @@
 use crate::data::{Binarize, ImageSet, epoch_rng, fill_batch};
 use crate::model::{Vae, loss};
 use crate::train::Losses;
-use autograd::Tape;
+use autograd::{Tape, Var};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -185,33 +185,37 @@ pub fn latent_stats(model: &Vae, set: &ImageSet) -> LatentStats {
     }
 }
 
-/// Decodes latent codes `z` (`n x latent`) to pixel probabilities (`n x input_dim`).
-pub fn decode_probs(model: &Vae, z: &[f32]) -> Vec<f32> {
-    let latent = model.config.latent;
+/// Enters `rows` (rows of `width` values) as a constant on a fresh no-grad tape and returns the
+/// values of the node `f` builds from it.
+fn no_grad_rows(
+    rows: &[f32],
+    width: usize,
+    f: impl for<'t> FnOnce(&'t Tape, Var<'t>) -> Var<'t>,
+) -> Vec<f32> {
     let tape = Tape::new();
     tape.no_grad(|| {
-        let zv = tape.constant_from(z, &[z.len() / latent, latent]);
-        model.decode(&tape, zv).sigmoid().value().data
+        let x = tape.constant_from(rows, &[rows.len() / width, width]);
+        f(&tape, x).value().data
+    })
+}
+
+/// Decodes latent codes `z` (`n x latent`) to pixel probabilities (`n x input_dim`).
+pub fn decode_probs(model: &Vae, z: &[f32]) -> Vec<f32> {
+    no_grad_rows(z, model.config.latent, |tape, z| {
+        model.decode(tape, z).sigmoid()
     })
 }
 
 /// Reconstructs images (`n x input_dim`, values in [0, 1]) through the posterior means.
 pub fn reconstruct(model: &Vae, pixels: &[f32]) -> Vec<f32> {
-    let d = model.config.input_dim;
-    let tape = Tape::new();
-    tape.no_grad(|| {
-        let x = tape.constant_from(pixels, &[pixels.len() / d, d]);
-        let (mu, _) = model.encode(&tape, x);
-        model.decode(&tape, mu).sigmoid().value().data
+    no_grad_rows(pixels, model.config.input_dim, |tape, x| {
+        model.decode(tape, model.encode(tape, x).0).sigmoid()
     })
 }
 
 /// Posterior means of images (`n x input_dim`).
 pub fn encode_means(model: &Vae, pixels: &[f32]) -> Vec<f32> {
-    let d = model.config.input_dim;
-    let tape = Tape::new();
-    tape.no_grad(|| {
-        let x = tape.constant_from(pixels, &[pixels.len() / d, d]);
-        model.encode(&tape, x).0.value().data
+    no_grad_rows(pixels, model.config.input_dim, |tape, x| {
+        model.encode(tape, x).0
     })
 }

@@ -9,7 +9,7 @@
 //! math is the same in both (Rust never contracts `a * b + c` into an FMA, and nothing here
 //! calls `mul_add`), so both paths give bitwise identical results; the tests check it.
 
-use super::parallel;
+use super::parallel::{self, MinLen};
 use crate::ops::fastmath::{log1p_exp_neg_abs, sigmoid};
 
 /// Defines `pub fn $name` that runs `$body` (an `#[inline(always)]` fn) through an AVX2+FMA
@@ -55,6 +55,12 @@ macro_rules! dispatch {
 /// Elementwise, so the split never changes a result.
 const PAR_MIN_LEN: usize = 1 << 17;
 
+/// When optimizer updates and the finiteness check are split ([`PAR_MIN_LEN`] either way).
+const OPT_SPLIT: MinLen = MinLen {
+    cold: PAR_MIN_LEN,
+    hot: PAR_MIN_LEN,
+};
+
 /// Chunks of flat buffers start on whole 64-byte lines (16 floats).
 const LINE: usize = 16;
 
@@ -91,7 +97,7 @@ pub fn rmsprop_update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32
     let n = p.len();
     let (g, v) = (&g[..n], &mut v[..n]);
     let (p, v) = (Shared(p.as_mut_ptr()), Shared(v.as_mut_ptr()));
-    parallel::for_each_chunk(n, PAR_MIN_LEN, LINE, &|lo, hi| {
+    parallel::for_each_chunk(n, OPT_SPLIT, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `v` are
         // borrowed mutably for the whole call.
         let (p, v) = unsafe { (p.range(lo, hi), v.range(lo, hi)) };
@@ -123,7 +129,7 @@ pub fn adam_update(
         Shared(m.as_mut_ptr()),
         Shared(v.as_mut_ptr()),
     );
-    parallel::for_each_chunk(n, PAR_MIN_LEN, LINE, &|lo, hi| {
+    parallel::for_each_chunk(n, OPT_SPLIT, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `m`, `v`
         // are borrowed mutably for the whole call.
         let (p, m, v) = unsafe { (p.range(lo, hi), m.range(lo, hi), v.range(lo, hi)) };
@@ -256,6 +262,22 @@ fn sgd_momentum_body(p: &mut [f32], g: &[f32], b: &mut [f32], lr: f32, mu: f32, 
 /// the fused BCE went from 53 to 29-31 us forward and from 30 to 23 us backward per step.
 const BCE_PAR_MIN_LEN: usize = 1 << 13;
 
+/// When the BCE loops are split: only over hot workers.
+const BCE_SPLIT: MinLen = MinLen {
+    cold: usize::MAX,
+    hot: BCE_PAR_MIN_LEN,
+};
+
+/// [`BCE_SPLIT`] counted in rows of `d` elements.
+fn bce_split_rows(d: usize) -> MinLen {
+    MinLen {
+        cold: usize::MAX,
+        hot: BCE_PAR_MIN_LEN
+            .checked_div(d)
+            .map_or(usize::MAX, |r| r.max(2)),
+    }
+}
+
 /// Binary cross-entropy from logits, elementwise: `y = max(x, 0) - x t + ln(1 + e^-|x|)`
 /// ([`bce_forward_serial`], split over hot workers when `y` is large).
 ///
@@ -264,11 +286,8 @@ const BCE_PAR_MIN_LEN: usize = 1 << 13;
 pub fn bce_forward(x: &[f32], t: &[f32], y: &mut [f32]) {
     let n = y.len();
     let (x, t) = (&x[..n], &t[..n]);
-    if n < BCE_PAR_MIN_LEN || !super::team::is_hot() {
-        return bce_forward_serial(x, t, y);
-    }
     let y = Shared(y.as_mut_ptr());
-    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, LINE, &|lo, hi| {
+    parallel::for_each_chunk(n, BCE_SPLIT, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `y` is borrowed mutably for the
         // whole call.
         let y = unsafe { y.range(lo, hi) };
@@ -285,11 +304,8 @@ pub fn bce_forward(x: &[f32], t: &[f32], y: &mut [f32]) {
 pub fn bce_backward(g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: bool) {
     let n = dx.len();
     let (g, x, t) = (&g[..n], &x[..n], &t[..n]);
-    if n < BCE_PAR_MIN_LEN || !super::team::is_hot() {
-        return bce_backward_serial(g, x, t, dx, fresh);
-    }
     let dx = Shared(dx.as_mut_ptr());
-    parallel::for_each_chunk(n, BCE_PAR_MIN_LEN, LINE, &|lo, hi| {
+    parallel::for_each_chunk(n, BCE_SPLIT, LINE, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of 0..n, and `dx` is borrowed mutably for the
         // whole call.
         let dx = unsafe { dx.range(lo, hi) };
@@ -306,11 +322,8 @@ pub fn bce_backward(g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: bool
 pub fn bce_rowsum_forward(x: &[f32], t: &[f32], d: usize, y: &mut [f32]) {
     let rows = y.len();
     let (x, t) = (&x[..rows * d], &t[..rows * d]);
-    if rows * d < BCE_PAR_MIN_LEN || !super::team::is_hot() || d == 0 {
-        return bce_rowsum_forward_serial(x, t, d, y);
-    }
     let y = Shared(y.as_mut_ptr());
-    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), 1, &|lo, hi| {
+    parallel::for_each_chunk(rows, bce_split_rows(d), 1, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of rows, and `y` is borrowed mutably for the
         // whole call.
         let y = unsafe { y.range(lo, hi) };
@@ -327,11 +340,8 @@ pub fn bce_rowsum_forward(x: &[f32], t: &[f32], d: usize, y: &mut [f32]) {
 pub fn bce_rowsum_backward(g: &[f32], x: &[f32], t: &[f32], d: usize, dx: &mut [f32], fresh: bool) {
     let rows = g.len();
     let (x, t, dx) = (&x[..rows * d], &t[..rows * d], &mut dx[..rows * d]);
-    if rows * d < BCE_PAR_MIN_LEN || !super::team::is_hot() || d == 0 {
-        return bce_rowsum_backward_serial(g, x, t, d, dx, fresh);
-    }
     let dx = Shared(dx.as_mut_ptr());
-    parallel::for_each_chunk(rows, (BCE_PAR_MIN_LEN / d).max(2), 1, &|lo, hi| {
+    parallel::for_each_chunk(rows, bce_split_rows(d), 1, &|lo, hi| {
         // SAFETY: the chunks are disjoint ranges of rows, and `dx` is borrowed mutably for the
         // whole call.
         let dx = unsafe { dx.range(lo * d, hi * d) };
@@ -465,7 +475,7 @@ fn bce_backward_body(g: &[f32], x: &[f32], t: &[f32], dx: &mut [f32], fresh: boo
 /// current pool when `v` is large (a gradient check over every parameter of a step).
 pub fn all_finite(v: &[f32]) -> bool {
     let ok = std::sync::atomic::AtomicBool::new(true);
-    parallel::for_each_chunk(v.len(), PAR_MIN_LEN, LINE, &|lo, hi| {
+    parallel::for_each_chunk(v.len(), OPT_SPLIT, LINE, &|lo, hi| {
         if !all_finite_serial(&v[lo..hi]) {
             ok.store(false, std::sync::atomic::Ordering::Relaxed);
         }

@@ -24,13 +24,13 @@ use super::team::{self, MAX_PIECES};
 /// (8 MFLOP at ~85 GFLOP/s) before splitting it pays: measured at
 /// 32x256x512 (8.4 MFLOP: 1.8x), 32x784x512 (25.7 MFLOP: 1.6-1.85x), no gain at
 /// 128^3 (4.2 MFLOP).
-pub(crate) const PAR_MIN_FLOP: usize = 8 << 20;
+const PAR_MIN_FLOP: usize = 8 << 20;
 /// The same threshold when the calling thread has hot workers
 /// ([`super::team`]), whose regions start within a microsecond: 1 MFLOP
 /// (~12 us on one core). Timed inside a pytorch-example training epoch
 /// (alternate steps, one run), the 2-MFLOP products of its 20-wide latent
 /// layers went from 47-62 to 33-48 us each, ~135 us less per step.
-pub(crate) const PAR_MIN_FLOP_HOT: usize = 1 << 20;
+const PAR_MIN_FLOP_HOT: usize = 1 << 20;
 
 /// Operands of at most this many floats (`k x max(m, n)`: 256 KiB) are
 /// cheap to pack twice, so the cut may follow `C`'s layout instead.
@@ -52,12 +52,11 @@ pub(crate) fn for_each_block<F>(
     F: Fn(usize, usize, usize, usize) + Sync,
 {
     let flop = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
-    let min = if team::is_hot() {
-        PAR_MIN_FLOP_HOT
-    } else {
-        PAR_MIN_FLOP
+    let min = MinLen {
+        cold: PAR_MIN_FLOP,
+        hot: PAR_MIN_FLOP_HOT,
     };
-    let pieces = if flop >= min && disjoint(m, n, c) {
+    let pieces = if flop >= min.now() && disjoint(m, n, c) {
         rayon::current_num_threads().min(MAX_PIECES)
     } else {
         1
@@ -82,19 +81,44 @@ pub(crate) fn for_each_block<F>(
     }
 }
 
+/// The size from which work is split over threads (flops for a product,
+/// elements or rows for a loop): `cold` when its threads must be woken
+/// (`rayon::join`), `hot` when the calling thread has hot workers
+/// ([`super::team`]), whose regions start within a microsecond. `usize::MAX`
+/// never splits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MinLen {
+    /// Threshold without hot workers.
+    pub cold: usize,
+    /// Threshold with hot workers.
+    pub hot: usize,
+}
+
+impl MinLen {
+    /// The threshold for the calling thread, which has hot workers or not.
+    fn now(self) -> usize {
+        if team::is_hot() { self.hot } else { self.cold }
+    }
+}
+
 /// Calls `f(lo, hi)` for disjoint chunks covering `0..n`, cut on multiples of
 /// `align` (16 elements, a 64-byte line, for flat buffers; 1 for rows), in
-/// parallel as [`for_each_block`] does when `n` is at least `min_len` (each
-/// chunk at least half of it).
+/// parallel as [`for_each_block`] does when `n` reaches the [`MinLen`] that
+/// applies (each chunk then holds at least half of it).
 pub(crate) fn for_each_chunk(
     n: usize,
-    min_len: usize,
+    min_len: MinLen,
     align: usize,
     f: &(dyn Fn(usize, usize) + Sync),
 ) {
-    let pieces = rayon::current_num_threads()
-        .min(n / (min_len / 2).max(1))
-        .clamp(1, MAX_PIECES);
+    let min_len = min_len.now();
+    let pieces = if n < min_len {
+        1
+    } else {
+        rayon::current_num_threads()
+            .min(n / (min_len / 2).max(1))
+            .clamp(1, MAX_PIECES)
+    };
     if pieces <= 1 {
         return f(0, n);
     }

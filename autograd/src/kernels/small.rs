@@ -30,52 +30,63 @@ pub(crate) fn gemm(
         return blocked::gemm_portable(m, k, n, alpha, a, b, beta, c);
     }
     if b.cs == 1 {
-        parallel::for_each_block(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
-            // SAFETY: AVX2+FMA detected; block [i0, i1) x [j0, j1) of the
-            // checked views, disjoint from other tasks; B rows are read at
-            // columns j0 + jr .. j0 + jr + cols only (unpadded -> masked).
-            unsafe {
-                serial(
-                    i1 - i0,
-                    k,
-                    j1 - j0,
-                    alpha,
-                    a.at(i0, 0),
-                    b.at(0, j0).ptr,
-                    b.rs,
-                    NR,
-                    false,
-                    beta,
-                    c.at(i0, j0),
-                )
-            }
-        });
+        // B rows read in place: panel `j / NR` starts NR columns further.
+        // SAFETY: B is valid for k x n reads (checked by `gemm_with`); unpadded
+        // rows are read at columns j0 + jr .. j0 + jr + cols only (masked).
+        unsafe { blocks(m, k, n, alpha, a, b.ptr, b.rs, NR, false, beta, c) };
     } else {
         pack::with_b_buffer(k * n.next_multiple_of(NR), |pb| {
             // SAFETY: B is valid for k x n reads (checked by `gemm_with`).
             unsafe { pack::pack_b::<NR>(k, n, b, pb) };
-            let pb: &[f32] = pb;
-            parallel::for_each_block(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
-                // SAFETY: as above; j0 is a multiple of NR, so panel j0 / NR
-                // starts at j0 * k and every panel is k x NR, zero-padded.
-                unsafe {
-                    serial(
-                        i1 - i0,
-                        k,
-                        j1 - j0,
-                        alpha,
-                        a.at(i0, 0),
-                        pb[j0 * k..].as_ptr(),
-                        NR,
-                        NR * k,
-                        true,
-                        beta,
-                        c.at(i0, j0),
-                    )
-                }
-            });
+            // SAFETY: every packed panel is k x NR, zero-padded, NR * k apart.
+            unsafe { blocks(m, k, n, alpha, a, pb.as_ptr(), NR, NR * k, true, beta, c) };
         });
     }
+}
+
+/// Runs [`serial`] over the output blocks of the parallel split, `B` panel
+/// `j / NR` starting at `b + (j / NR) * panel_stride`.
+///
+/// # Safety
+/// AVX2+FMA available; `a` and `c` are checked `m x k` / `m x n` views; the
+/// panels are as [`serial`] describes for the whole `k x n` of `B`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocks(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: MatRef,
+    b: *const f32,
+    rsb: usize,
+    panel_stride: usize,
+    b_padded: bool,
+    beta: f32,
+    c: MatMut,
+) {
+    // A view of the panels with unit column stride: "column" `j / NR * panel_stride`
+    // is where panel `j / NR` starts.
+    let panels = MatRef::from_raw(b, panel_stride, 1);
+    parallel::for_each_block(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
+        // SAFETY: block [i0, i1) x [j0, j1) of the checked views, disjoint
+        // from other tasks; j0 is a multiple of NR, so its first panel is
+        // panel j0 / NR (the caller's contract).
+        unsafe {
+            serial(
+                i1 - i0,
+                k,
+                j1 - j0,
+                alpha,
+                a.at(i0, 0),
+                panels.at(0, j0 / NR * panel_stride).ptr,
+                rsb,
+                panel_stride,
+                b_padded,
+                beta,
+                c.at(i0, j0),
+            )
+        }
+    });
 }
 
 /// Tiles over one `m x n` block: `B` column panel `jr / NR` starts at
