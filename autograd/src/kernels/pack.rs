@@ -72,6 +72,38 @@ pub(crate) fn with_b_buffer<R>(b_len: usize, f: impl FnOnce(&mut [f32]) -> R) ->
 pub(crate) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
     // Specialise the two common layouts so the inner loop has a constant
     // stride (unit stride reads for column-major / transposed A).
+    #[cfg(target_arch = "x86_64")]
+    if MR == 6 && a.cs == 1 && a.rs != 1 && super::avx2_available() {
+        assert!(dst.len() >= mc.div_ceil(MR) * MR * kc);
+        let full = mc / MR;
+        for panel in 0..full {
+            // SAFETY: rows panel * 6 .. + 6 < mc of the vouched-for block;
+            // the panel's 6 * kc floats are inside `dst` (asserted); AVX2
+            // detected.
+            unsafe {
+                pack_a_rowmajor6(
+                    kc,
+                    a.ptr.add(panel * MR * a.rs),
+                    a.rs,
+                    dst.as_mut_ptr().add(panel * MR * kc),
+                )
+            };
+        }
+        if full * MR < mc {
+            // SAFETY: the last, partial panel of the same block.
+            unsafe {
+                pack_a_impl::<MR>(
+                    mc - full * MR,
+                    kc,
+                    a.ptr.add(full * MR * a.rs),
+                    a.rs,
+                    1,
+                    &mut dst[full * MR * kc..],
+                );
+            }
+        }
+        return;
+    }
     if a.cs == 1 {
         // SAFETY: same contract, forwarded.
         unsafe {
@@ -290,39 +322,12 @@ unsafe fn pack_b_colmajor16(kc: usize, nc: usize, b: *const f32, cs: usize, dst:
             for p in (0..k8).step_by(8) {
                 for half in 0..2 {
                     let c = src.add(half * 8 * cs + p);
-                    let r0 = _mm256_loadu_ps(c);
-                    let r1 = _mm256_loadu_ps(c.add(cs));
-                    let r2 = _mm256_loadu_ps(c.add(2 * cs));
-                    let r3 = _mm256_loadu_ps(c.add(3 * cs));
-                    let r4 = _mm256_loadu_ps(c.add(4 * cs));
-                    let r5 = _mm256_loadu_ps(c.add(5 * cs));
-                    let r6 = _mm256_loadu_ps(c.add(6 * cs));
-                    let r7 = _mm256_loadu_ps(c.add(7 * cs));
-                    let t0 = _mm256_unpacklo_ps(r0, r1);
-                    let t1 = _mm256_unpackhi_ps(r0, r1);
-                    let t2 = _mm256_unpacklo_ps(r2, r3);
-                    let t3 = _mm256_unpackhi_ps(r2, r3);
-                    let t4 = _mm256_unpacklo_ps(r4, r5);
-                    let t5 = _mm256_unpackhi_ps(r4, r5);
-                    let t6 = _mm256_unpacklo_ps(r6, r7);
-                    let t7 = _mm256_unpackhi_ps(r6, r7);
-                    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-                    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-                    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-                    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    let rows = std::array::from_fn(|j| _mm256_loadu_ps(c.add(j * cs)));
+                    let cols = transpose8x8(rows);
                     let d = o.add(p * NR + half * 8);
-                    _mm256_storeu_ps(d, _mm256_permute2f128_ps::<0x20>(s0, s4));
-                    _mm256_storeu_ps(d.add(NR), _mm256_permute2f128_ps::<0x20>(s1, s5));
-                    _mm256_storeu_ps(d.add(2 * NR), _mm256_permute2f128_ps::<0x20>(s2, s6));
-                    _mm256_storeu_ps(d.add(3 * NR), _mm256_permute2f128_ps::<0x20>(s3, s7));
-                    _mm256_storeu_ps(d.add(4 * NR), _mm256_permute2f128_ps::<0x31>(s0, s4));
-                    _mm256_storeu_ps(d.add(5 * NR), _mm256_permute2f128_ps::<0x31>(s1, s5));
-                    _mm256_storeu_ps(d.add(6 * NR), _mm256_permute2f128_ps::<0x31>(s2, s6));
-                    _mm256_storeu_ps(d.add(7 * NR), _mm256_permute2f128_ps::<0x31>(s3, s7));
+                    for (i, col) in cols.into_iter().enumerate() {
+                        _mm256_storeu_ps(d.add(i * NR), col);
+                    }
                 }
             }
             for p in k8..kc {
@@ -345,6 +350,92 @@ unsafe fn pack_b_colmajor16(kc: usize, nc: usize, b: *const f32, cs: usize, dst:
                     *o.add(p * NR + j) = if j < cols { *src.add(j * cs + p) } else { 0.0 };
                 }
             }
+        }
+    }
+}
+
+/// Transposes the 8 x 8 block held in `r` (row `i` in `r[i]`): returns its
+/// columns, with the unpack / shuffle / permute2f128 ladder.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn transpose8x8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__m256; 8] {
+    use std::arch::x86_64::*;
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(s0, s4),
+        _mm256_permute2f128_ps::<0x20>(s1, s5),
+        _mm256_permute2f128_ps::<0x20>(s2, s6),
+        _mm256_permute2f128_ps::<0x20>(s3, s7),
+        _mm256_permute2f128_ps::<0x31>(s0, s4),
+        _mm256_permute2f128_ps::<0x31>(s1, s5),
+        _mm256_permute2f128_ps::<0x31>(s2, s6),
+        _mm256_permute2f128_ps::<0x31>(s3, s7),
+    ]
+}
+
+/// One full 6-row panel of a row-major `A` (rows `rs` apart, unit column
+/// stride) packed `p`-major: each group of 8 `k` steps loads 8 floats of
+/// each row (6 sequential streams), transposes them as an 8 x 8 block whose
+/// last two rows are zero, and writes the 8 six-float columns with
+/// overlapping 8-wide stores in increasing order (each store's last two
+/// lanes are overwritten by the next), the last one as 4 + 2 floats so that
+/// nothing past the step is written. `k` steps past a multiple of 8 are
+/// copied element by element. It replaces a scalar gather that cost 3-4% of
+/// a square product.
+///
+/// # Safety
+/// `src.add(r * rs + p)` readable for `r < 6`, `p < kc`; `o` writable for
+/// `6 * kc` floats; AVX2 available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_a_rowmajor6(kc: usize, src: *const f32, rs: usize, o: *mut f32) {
+    use std::arch::x86_64::*;
+    const MR: usize = 6;
+    let k8 = kc / 8 * 8;
+    for p in (0..k8).step_by(8) {
+        // SAFETY: rows < 6 and columns p .. p + 8 <= kc are readable; the
+        // stores cover floats (p + i) * 6 .. (p + i) * 6 + 8 for i < 7, which
+        // are below (p + 8) * 6 <= 6 * kc, and the last one 6 floats.
+        unsafe {
+            let zero = _mm256_setzero_ps();
+            let rows = std::array::from_fn(|r| {
+                if r < MR {
+                    _mm256_loadu_ps(src.add(r * rs + p))
+                } else {
+                    zero
+                }
+            });
+            let cols = transpose8x8(rows);
+            let d = o.add(p * MR);
+            for (i, col) in cols.iter().enumerate().take(7) {
+                _mm256_storeu_ps(d.add(i * MR), *col);
+            }
+            let last = d.add(7 * MR);
+            _mm_storeu_ps(last, _mm256_castps256_ps128(cols[7]));
+            let hi = _mm_castps_si128(_mm256_extractf128_ps::<1>(cols[7]));
+            _mm_storel_epi64(last.add(4) as *mut __m128i, hi);
+        }
+    }
+    for p in k8..kc {
+        for r in 0..MR {
+            // SAFETY: (r, p) inside the panel; o has 6 * kc floats.
+            unsafe { *o.add(p * MR + r) = *src.add(r * rs + p) };
         }
     }
 }
