@@ -205,6 +205,10 @@ pub(crate) unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: MatRef, ds
 /// prefetchers, and `B` usually comes from L3 or DRAM.
 const PREFETCH_ROWS: usize = 6;
 
+/// Panels a row-major `B` is packed into at a time (see [`pack_b`]): 4
+/// write streams, well inside the 8 ways of an L1 set.
+const PANEL_GROUP: usize = 4;
+
 /// Prefetches the `len` floats at `row` into L1 (a hint: never faults).
 #[inline(always)]
 fn prefetch_row(row: *const f32, len: usize) {
@@ -236,24 +240,38 @@ unsafe fn pack_b_impl<const NR: usize>(
     let out = dst.as_mut_ptr();
     let full = nc / NR;
     if cs == 1 {
-        // Row-major B: read each row once, front to back (prefetch-friendly),
-        // scattering NR-float pieces to the panels.
-        for p in 0..kc {
-            if p + PREFETCH_ROWS < kc {
-                prefetch_row(b.wrapping_add((p + PREFETCH_ROWS) * rs), nc);
-            }
-            // SAFETY: row p, columns < nc of the checked block; writes stay in
-            // panel `panel` (kc * NR floats each) of `dst` (asserted).
-            unsafe {
-                let row = b.add(p * rs);
-                for panel in 0..full {
-                    let o = out.add(panel * NR * kc + p * NR);
-                    std::ptr::copy_nonoverlapping(row.add(panel * NR), o, NR);
+        // Row-major B: a group of PANEL_GROUP panels at a time, reading each
+        // row's piece of the group front to back and writing one sequential
+        // stream per panel. (All panels at once would write `nc / NR` streams
+        // `kc * NR * 4` bytes apart, a multiple of 4 KiB, so all in one L1 set:
+        // more streams than ways.)
+        for g0 in (0..full).step_by(PANEL_GROUP) {
+            let g1 = (g0 + PANEL_GROUP).min(full);
+            for p in 0..kc {
+                if p + PREFETCH_ROWS < kc {
+                    let ahead = b.wrapping_add((p + PREFETCH_ROWS) * rs + g0 * NR);
+                    prefetch_row(ahead, (g1 - g0) * NR);
                 }
-                let cols = nc - full * NR;
-                if cols > 0 {
+                // SAFETY: row p, columns < full * NR <= nc of the checked
+                // block; writes stay in panel `panel` (kc * NR floats each) of
+                // `dst` (asserted).
+                unsafe {
+                    let row = b.add(p * rs);
+                    for panel in g0..g1 {
+                        let o = out.add(panel * NR * kc + p * NR);
+                        std::ptr::copy_nonoverlapping(row.add(panel * NR), o, NR);
+                    }
+                }
+            }
+        }
+        let cols = nc - full * NR;
+        if cols > 0 {
+            for p in 0..kc {
+                // SAFETY: the last, partial panel: columns full * NR .. nc of
+                // row p; its kc * NR floats are inside `dst` (asserted).
+                unsafe {
                     let o = out.add(full * NR * kc + p * NR);
-                    std::ptr::copy_nonoverlapping(row.add(full * NR), o, cols);
+                    std::ptr::copy_nonoverlapping(b.add(p * rs + full * NR), o, cols);
                     std::ptr::write_bytes(o.add(cols), 0, NR - cols);
                 }
             }
