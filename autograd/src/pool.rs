@@ -46,10 +46,11 @@ impl Pool {
         v
     }
 
-    /// A buffer holding a copy of `src`.
+    /// A buffer holding a copy of `src` (not zero-filled first: every element is overwritten).
     pub(crate) fn take_copy(&mut self, src: &[f32]) -> Vec<f32> {
-        let mut v = self.take(src.len());
-        v.copy_from_slice(src);
+        let mut v = self.take_best(src.len()).unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(src);
         v
     }
 
