@@ -6,7 +6,7 @@
 //! (1-core peak for 1-thread columns, all-core peak for threaded ones).
 //!
 //! ```sh
-//! cargo run --release --example gemm_report            # ~1 minute
+//! cargo run --release --example gemm_report            # ~3 minutes
 //! cargo run --release --example gemm_report -- --quick # a few seconds
 //! cargo run --release --example gemm_report -- --only 784  # shapes matching
 //! ```
@@ -137,6 +137,11 @@ fn fma_peak(threads: usize, iters: u64, runs: usize) -> f64 {
 /// Pause between two timed blocks.
 const SETTLE: Duration = Duration::from_millis(5);
 
+/// Untimed work before each timed block (at least one call): a core that idled through
+/// [`SETTLE`] runs the first millisecond of a block measurably slower (square 256 read 83-90 %
+/// of peak with a single warm-up call, against 93-94 % in a continuous loop).
+const WARM_UP: Duration = Duration::from_millis(2);
+
 /// A report column: its thread count, and a function that times `reps` calls and returns the
 /// seconds they took.
 type Column<'a> = (usize, Box<dyn Fn(usize) -> f64 + 'a>);
@@ -199,7 +204,7 @@ fn main() {
     let (target, runs) = if quick {
         (Duration::from_millis(2), 5)
     } else {
-        (Duration::from_millis(4), 25)
+        (Duration::from_millis(4), 60)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let iters = if quick { 5_000_000 } else { 20_000_000 };
@@ -285,10 +290,14 @@ fn main() {
                                     1,
                                 ),
                             };
-                            // One untimed call first: after the pause between blocks the
-                            // operands may have left the caches (the other tenant of this VM
-                            // runs meanwhile); the figure is the kernel's sustained speed.
+                            // Untimed calls first, for WARM_UP at least: after the pause between
+                            // blocks the operands may have left the caches and the core may have
+                            // clocked down; the figure is the kernel's sustained speed.
+                            let t = Instant::now();
                             call();
+                            while t.elapsed() < WARM_UP {
+                                call();
+                            }
                             let t = Instant::now();
                             for _ in 0..reps {
                                 call();
