@@ -425,30 +425,43 @@ fn transpose8x8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__m256
 unsafe fn pack_a_rowmajor6(kc: usize, src: *const f32, rs: usize, o: *mut f32) {
     use std::arch::x86_64::*;
     const MR: usize = 6;
-    let k8 = kc / 8 * 8;
-    for p in (0..k8).step_by(8) {
-        // SAFETY: rows < 6 and columns p .. p + 8 <= kc are readable; the
-        // stores cover floats (p + i) * 6 .. (p + i) * 6 + 8 for i < 7, which
-        // are below (p + 8) * 6 <= 6 * kc, and the last one 6 floats.
+    // Steps p .. p + 8 of the 6 rows, transposed: column i holds step p + i.
+    let columns = |p: usize| {
+        let zero = _mm256_setzero_ps();
+        // SAFETY: rows < 6 and columns p .. p + 8 <= kc are readable (the
+        // callers' loop bounds).
+        transpose8x8(std::array::from_fn(|r| {
+            if r < MR {
+                unsafe { _mm256_loadu_ps(src.add(r * rs + p)) }
+            } else {
+                zero
+            }
+        }))
+    };
+    // Writes steps p .. p + 8; the last one 8 wide (its 2 extra floats land
+    // on step p + 8, written next) when `more` steps follow, else 4 + 2.
+    let store = |p: usize, cols: [__m256; 8], more: bool| {
+        // SAFETY: floats (p + i) * 6 .. + 8 for i < 7 lie below
+        // (p + 8) * 6 <= 6 * kc; the last store is 6 floats unless step
+        // p + 8 < kc follows, whose 6 floats cover its 2 extra ones.
         unsafe {
-            let zero = _mm256_setzero_ps();
-            let rows = std::array::from_fn(|r| {
-                if r < MR {
-                    _mm256_loadu_ps(src.add(r * rs + p))
-                } else {
-                    zero
-                }
-            });
-            let cols = transpose8x8(rows);
             let d = o.add(p * MR);
             for (i, col) in cols.iter().enumerate().take(7) {
                 _mm256_storeu_ps(d.add(i * MR), *col);
             }
             let last = d.add(7 * MR);
-            _mm_storeu_ps(last, _mm256_castps256_ps128(cols[7]));
-            let hi = _mm_castps_si128(_mm256_extractf128_ps::<1>(cols[7]));
-            _mm_storel_epi64(last.add(4) as *mut __m128i, hi);
+            if more {
+                _mm256_storeu_ps(last, cols[7]);
+            } else {
+                _mm_storeu_ps(last, _mm256_castps256_ps128(cols[7]));
+                let hi = _mm_castps_si128(_mm256_extractf128_ps::<1>(cols[7]));
+                _mm_storel_epi64(last.add(4) as *mut __m128i, hi);
+            }
         }
+    };
+    let k8 = kc / 8 * 8;
+    for p in (0..k8).step_by(8) {
+        store(p, columns(p), p + 8 < kc);
     }
     for p in k8..kc {
         for r in 0..MR {
