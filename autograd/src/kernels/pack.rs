@@ -428,10 +428,10 @@ unsafe fn pack_a_rowmajor6(kc: usize, src: *const f32, rs: usize, o: *mut f32) {
     // Steps p .. p + 8 of the 6 rows, transposed: column i holds step p + i.
     let columns = |p: usize| {
         let zero = _mm256_setzero_ps();
-        // SAFETY: rows < 6 and columns p .. p + 8 <= kc are readable (the
-        // callers' loop bounds).
         transpose8x8(std::array::from_fn(|r| {
             if r < MR {
+                // SAFETY: rows < 6 and columns p .. p + 8 <= kc are readable
+                // (the loop bounds below).
                 unsafe { _mm256_loadu_ps(src.add(r * rs + p)) }
             } else {
                 zero
