@@ -83,8 +83,8 @@ unsafe fn packed_tile(
     cols: usize,
 ) {
     let a = MatRef::from_raw(a, 1, MR);
-    // Start fetching the C tile now so that its lines arrive during the k
-    // loop.
+    // Start fetching the C tile now so that its lines (often a power-of-two
+    // stride apart, hence conflicting in L1) arrive during the k loop.
     prefetch_c(c, rows, cols);
     // SAFETY: full NR-wide rows of the packed B panel are readable; the rest
     // is the caller's contract, with ROWS == rows.
@@ -135,24 +135,16 @@ unsafe fn full_tile(
             }
         };
     }
-    macro_rules! unrolled {
-        ($iters:expr) => {
-            for _ in 0..$iters {
-                // A hint (safe here): it never faults, whatever the address.
-                _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PF_A) as *const i8);
-                step!(0);
-                step!(1);
-                step!(2);
-                step!(3);
-                ap = ap.wrapping_add(4 * MR);
-                bp = bp.wrapping_add(4 * NR);
-            }
-        };
+    for _ in 0..kc / 4 {
+        // A hint (safe here): it never faults, whatever the address.
+        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PF_A) as *const i8);
+        step!(0);
+        step!(1);
+        step!(2);
+        step!(3);
+        ap = ap.wrapping_add(4 * MR);
+        bp = bp.wrapping_add(4 * NR);
     }
-    let late = (kc / 4).min(PF_C_LATE);
-    unrolled!(kc / 4 - late);
-    prefetch_c(c, MR, cols);
-    unrolled!(late);
     for _ in 0..kc % 4 {
         step!(0);
         ap = ap.wrapping_add(MR);
@@ -190,12 +182,6 @@ unsafe fn full_tile(
 
 /// How far ahead (in floats) [`full_tile`] prefetches the packed `A` panel.
 const PF_A: usize = 64;
-
-/// [`full_tile`] fetches its `C` tile again this many unrolled steps (of 4)
-/// before the end of the `k` loop. The rows of `C` are often a power-of-two
-/// stride apart, so they share one L1 set with the streaming `B` panel and
-/// the lines fetched at the start are evicted before the store.
-const PF_C_LATE: usize = 6;
 
 /// Prefetches the first and last line of each of the `rows` rows of the
 /// `C` tile.
