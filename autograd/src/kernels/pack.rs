@@ -72,38 +72,6 @@ pub(crate) fn with_b_buffer<R>(b_len: usize, f: impl FnOnce(&mut [f32]) -> R) ->
 pub(crate) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
     // Specialise the two common layouts so the inner loop has a constant
     // stride (unit stride reads for column-major / transposed A).
-    #[cfg(target_arch = "x86_64")]
-    if MR == 6 && a.cs == 1 && a.rs != 1 && super::avx2_available() {
-        assert!(dst.len() >= mc.div_ceil(MR) * MR * kc);
-        let full = mc / MR;
-        for panel in 0..full {
-            // SAFETY: rows panel * 6 .. + 6 < mc of the vouched-for block;
-            // the panel's 6 * kc floats are inside `dst` (asserted); AVX2
-            // detected.
-            unsafe {
-                pack_a_rowmajor6(
-                    kc,
-                    a.ptr.add(panel * MR * a.rs),
-                    a.rs,
-                    dst.as_mut_ptr().add(panel * MR * kc),
-                )
-            };
-        }
-        if full * MR < mc {
-            // SAFETY: the last, partial panel of the same block.
-            unsafe {
-                pack_a_impl::<MR>(
-                    mc - full * MR,
-                    kc,
-                    a.ptr.add(full * MR * a.rs),
-                    a.rs,
-                    1,
-                    &mut dst[full * MR * kc..],
-                );
-            }
-        }
-        return;
-    }
     if a.cs == 1 {
         // SAFETY: same contract, forwarded.
         unsafe {
@@ -135,16 +103,20 @@ unsafe fn pack_a_impl<const MR: usize>(
 ) {
     assert!(dst.len() >= mc.div_ceil(MR) * MR * kc);
     let out = dst.as_mut_ptr();
+    // Row-major A into 6-row panels: 8 x 8 register transposes (AVX2).
+    let rowmajor6 = MR == 6 && cs == 1 && rs != 1 && super::avx2_available();
     for panel in 0..mc.div_ceil(MR) {
         let i0 = panel * MR;
         let rows = MR.min(mc - i0);
         // SAFETY: the panel's kc * MR floats are inside `dst` (asserted);
         // source elements (i0 + r, p) with r < rows, p < kc are inside the
-        // block the caller vouched for.
+        // block the caller vouched for; `rowmajor6` implies AVX2.
         unsafe {
             let o = out.add(panel * MR * kc);
             let src = a.add(i0 * rs);
-            if rows == MR && rs == 1 {
+            if rows == MR && rowmajor6 {
+                pack_a_rowmajor6(kc, src, rs, o);
+            } else if rows == MR && rs == 1 {
                 // Column-major / transposed A: each k step is MR contiguous.
                 for p in 0..kc {
                     std::ptr::copy_nonoverlapping(src.add(p * cs), o.add(p * MR), MR);
@@ -469,4 +441,13 @@ unsafe fn pack_a_rowmajor6(kc: usize, src: *const f32, rs: usize, o: *mut f32) {
             unsafe { *o.add(p * MR + r) = *src.add(r * rs + p) };
         }
     }
+}
+
+/// Non-x86 stub (never called: `avx2_available()` is false there).
+///
+/// # Safety
+/// Never safe to call.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn pack_a_rowmajor6(_kc: usize, _src: *const f32, _rs: usize, _o: *mut f32) {
+    unreachable!("AVX2 packing called on a non-x86_64 target")
 }

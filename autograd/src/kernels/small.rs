@@ -31,25 +31,58 @@ pub(crate) fn gemm(
     }
     if b.cs == 1 {
         // B rows read in place: panel `j / NR` starts NR columns further.
+        let panels = Panels {
+            ptr: b.ptr,
+            rs: b.rs,
+            stride: NR,
+            padded: false,
+        };
         // SAFETY: B is valid for k x n reads (checked by `gemm_with`); unpadded
         // rows are read at columns j0 + jr .. j0 + jr + cols only (masked).
-        unsafe { blocks(m, k, n, alpha, a, b.ptr, b.rs, NR, false, beta, c) };
+        unsafe { blocks(m, k, n, alpha, a, panels, beta, c) };
     } else {
         pack::with_b_buffer(k * n.next_multiple_of(NR), |pb| {
             // SAFETY: B is valid for k x n reads (checked by `gemm_with`).
             unsafe { pack::pack_b::<NR>(k, n, b, pb) };
+            let panels = Panels {
+                ptr: pb.as_ptr(),
+                rs: NR,
+                stride: NR * k,
+                padded: true,
+            };
             // SAFETY: every packed panel is k x NR, zero-padded, NR * k apart.
-            unsafe { blocks(m, k, n, alpha, a, pb.as_ptr(), NR, NR * k, true, beta, c) };
+            unsafe { blocks(m, k, n, alpha, a, panels, beta, c) };
         });
     }
 }
 
-/// Runs [`serial`] over the output blocks of the parallel split, `B` panel
-/// `j / NR` starting at `b + (j / NR) * panel_stride`.
+/// The column panels of `B` as the tiles read them: panel `j / NR` starts at
+/// `ptr + (j / NR) * stride`, its rows `rs` apart; with `padded`, all 16
+/// floats of a row may be read (otherwise only the valid columns are).
+#[derive(Clone, Copy)]
+struct Panels {
+    ptr: *const f32,
+    rs: usize,
+    stride: usize,
+    padded: bool,
+}
+
+impl Panels {
+    /// Where the panel holding column `j` (a multiple of `NR`) starts.
+    fn panel(self, j: usize) -> *const f32 {
+        self.ptr.wrapping_add(j / NR * self.stride)
+    }
+}
+
+// SAFETY: only read, by tasks of one parallel region while the caller keeps `B`
+// (or its packed copy) alive.
+unsafe impl Sync for Panels {}
+
+/// Runs [`serial`] over the output blocks of the parallel split.
 ///
 /// # Safety
 /// AVX2+FMA available; `a` and `c` are checked `m x k` / `m x n` views; the
-/// panels are as [`serial`] describes for the whole `k x n` of `B`.
+/// panels are as [`Panels`] describes for the whole `k x n` of `B`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn blocks(
     m: usize,
@@ -57,16 +90,10 @@ unsafe fn blocks(
     n: usize,
     alpha: f32,
     a: MatRef,
-    b: *const f32,
-    rsb: usize,
-    panel_stride: usize,
-    b_padded: bool,
+    b: Panels,
     beta: f32,
     c: MatMut,
 ) {
-    // A view of the panels with unit column stride: "column" `j / NR * panel_stride`
-    // is where panel `j / NR` starts.
-    let panels = MatRef::from_raw(b, panel_stride, 1);
     parallel::for_each_block(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
         // SAFETY: block [i0, i1) x [j0, j1) of the checked views, disjoint
         // from other tasks; j0 is a multiple of NR, so its first panel is
@@ -78,10 +105,10 @@ unsafe fn blocks(
                 j1 - j0,
                 alpha,
                 a.at(i0, 0),
-                panels.at(0, j0 / NR * panel_stride).ptr,
-                rsb,
-                panel_stride,
-                b_padded,
+                Panels {
+                    ptr: b.panel(j0),
+                    ..b
+                },
                 beta,
                 c.at(i0, j0),
             )
@@ -89,12 +116,11 @@ unsafe fn blocks(
     });
 }
 
-/// Tiles over one `m x n` block: `B` column panel `jr / NR` starts at
-/// `b + (jr / NR) * panel_stride`, its rows `rsb` apart.
+/// Tiles over one `m x n` block, `B`'s column panels as `b` describes.
 ///
 /// # Safety
-/// AVX2+FMA available; `a` readable `m x k`; the panels as described
-/// (readable 16 wide per row when `b_padded`); `c` writable `m x n`.
+/// AVX2+FMA available; `a` readable `m x k`; the panels as described;
+/// `c` writable `m x n`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn serial(
     m: usize,
@@ -102,16 +128,13 @@ unsafe fn serial(
     n: usize,
     alpha: f32,
     a: MatRef,
-    b: *const f32,
-    rsb: usize,
-    panel_stride: usize,
-    b_padded: bool,
+    b: Panels,
     beta: f32,
     c: MatMut,
 ) {
     for jr in (0..n).step_by(NR) {
         let cols = NR.min(n - jr);
-        let bp = b.wrapping_add(jr / NR * panel_stride);
+        let bp = b.panel(jr);
         for ir in (0..m).step_by(MR) {
             let rows = MR.min(m - ir);
             // SAFETY: forwarded contract; tile (ir, jr) + rows x cols is
@@ -121,8 +144,8 @@ unsafe fn serial(
                     k,
                     a.at(ir, 0),
                     bp,
-                    rsb,
-                    b_padded,
+                    b.rs,
+                    b.padded,
                     alpha,
                     beta,
                     c.at(ir, jr),
