@@ -317,7 +317,7 @@ impl Tape {
         if let Some(e) = inner.first_anomaly.clone() {
             return Err(e);
         }
-        grads.reset(inner.nodes.len());
+        grads.reset(inner.nodes.len(), inner.anomaly);
         for (id, node) in inner.nodes.iter().enumerate() {
             if let Some(p) = node.param {
                 grads.params.push((p, id));

@@ -64,28 +64,58 @@ const OPT_SPLIT: MinLen = MinLen {
 /// Chunks of flat buffers start on whole 64-byte lines (16 floats).
 const LINE: usize = 16;
 
-/// A raw pointer handed to the pieces of [`parallel::for_each_chunk`], each of
-/// which turns its own disjoint range into a slice.
+/// A raw pointer handed to the pieces of a parallel region, each of which turns its own
+/// disjoint range into a slice.
 #[derive(Clone, Copy)]
-struct Shared(*mut f32);
+pub(super) struct Shared(*mut f32);
 
-// SAFETY: every piece of a `for_each_chunk` call touches only its own range
-// `[lo, hi)`, and the ranges are disjoint, so no element is shared.
+// SAFETY: every piece of a region touches only its own range `[lo, hi)`, and the ranges are
+// disjoint, so no element is shared.
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
 
 impl Shared {
+    /// A pointer to the start of `s`.
+    pub(super) fn of(s: &mut [f32]) -> Shared {
+        Shared(s.as_mut_ptr())
+    }
+
     /// Elements `lo..hi`.
     ///
     /// # Safety
     /// `lo..hi` is inside the slice this pointer came from, and no other live
-    /// reference covers it.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, lo: usize, hi: usize) -> &mut [f32] {
+    /// reference covers it while the returned one (of a lifetime the caller picks) lives.
+    pub(super) unsafe fn range<'a>(self, lo: usize, hi: usize) -> &'a mut [f32] {
         // SAFETY: the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(lo), hi - lo) }
     }
+}
+
+/// An elementwise update over a gradient and `N` buffers of the same length (the parameter
+/// first, then its optimizer state): `update(g, [p, state...])`, called on matching ranges.
+pub type Update<'a, const N: usize> = &'a (dyn Fn(&[f32], [&mut [f32]; N]) + Sync);
+
+/// Runs `update` over matching chunks of `g` and of every buffer in `state`, split over
+/// rayon's current pool when the buffers are large (the update is elementwise, so the split
+/// never changes a result). Every buffer must be as long as the first.
+///
+/// # Panics
+/// If `g` or a state buffer is shorter than the first state buffer.
+pub fn update_chunks<const N: usize>(g: &[f32], state: [&mut [f32]; N], update: Update<'_, N>) {
+    let n = state.first().map_or(0, |s| s.len());
+    assert!(
+        g.len() >= n && state.iter().all(|s| s.len() >= n),
+        "update_chunks: a buffer is shorter than the parameter ({n} elements)"
+    );
+    let g = &g[..n];
+    let ptrs = state.map(Shared::of);
+    parallel::for_each_chunk(n, OPT_SPLIT, LINE, &|lo, hi| {
+        // SAFETY: the chunks are disjoint ranges of 0..n, inside every buffer (checked above),
+        // and the buffers are borrowed mutably for the whole call.
+        let slices = ptrs.map(|p| unsafe { p.range(lo, hi) });
+        update(&g[lo..hi], slices)
+    });
 }
 
 /// [`rmsprop_update_serial`], split over rayon's current pool when `p` is large
@@ -95,13 +125,8 @@ impl Shared {
 /// If `g` or `v` is shorter than `p`.
 pub fn rmsprop_update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
     let n = p.len();
-    let (g, v) = (&g[..n], &mut v[..n]);
-    let (p, v) = (Shared(p.as_mut_ptr()), Shared(v.as_mut_ptr()));
-    parallel::for_each_chunk(n, OPT_SPLIT, LINE, &|lo, hi| {
-        // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `v` are
-        // borrowed mutably for the whole call.
-        let (p, v) = unsafe { (p.range(lo, hi), v.range(lo, hi)) };
-        rmsprop_update_serial(p, &g[lo..hi], v, lr, rho, eps)
+    update_chunks(g, [p, &mut v[..n]], &|g, [p, v]| {
+        rmsprop_update_serial(p, g, v, lr, rho, eps)
     });
 }
 
@@ -123,17 +148,8 @@ pub fn adam_update(
     eps: f32,
 ) {
     let n = p.len();
-    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-    let (p, m, v) = (
-        Shared(p.as_mut_ptr()),
-        Shared(m.as_mut_ptr()),
-        Shared(v.as_mut_ptr()),
-    );
-    parallel::for_each_chunk(n, OPT_SPLIT, LINE, &|lo, hi| {
-        // SAFETY: the chunks are disjoint ranges of 0..n, and `p`, `m`, `v`
-        // are borrowed mutably for the whole call.
-        let (p, m, v) = unsafe { (p.range(lo, hi), m.range(lo, hi), v.range(lo, hi)) };
-        adam_update_serial(p, &g[lo..hi], m, v, beta1, beta2, step, sqrt_bc2, eps)
+    update_chunks(g, [p, &mut m[..n], &mut v[..n]], &|g, [p, m, v]| {
+        adam_update_serial(p, g, m, v, beta1, beta2, step, sqrt_bc2, eps)
     });
 }
 

@@ -32,6 +32,7 @@ mod blocked;
 mod dot;
 pub mod elementwise;
 mod flush;
+mod fused;
 mod layout;
 mod naive;
 mod pack;
@@ -46,6 +47,7 @@ use std::sync::OnceLock;
 
 pub use auto::{AutoChoice, auto_choice, auto_choice_for_layout, auto_choice_for_strides};
 pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread};
+pub use fused::{gemm_update, gemm_update_streams};
 use layout::{MatMut, MatRef};
 pub use team::with_hot_workers;
 

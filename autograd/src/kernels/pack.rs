@@ -22,6 +22,7 @@ const MIN_BUFFER: usize = 1 << 18;
 thread_local! {
     static BUF_A: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
     static BUF_B: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static BUF_C: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 /// A 64-byte aligned window of `len` elements inside `v`, growing `v` if
@@ -53,6 +54,15 @@ pub(crate) fn with_buffers<R>(
     let r = f(aligned(&mut va, a_len), aligned(&mut vb, b_len));
     BUF_A.set(va);
     BUF_B.set(vb);
+    r
+}
+
+/// Runs `f` with this thread's scratch block of `C` (`len` elements), for products whose
+/// output is consumed block by block instead of stored.
+pub(crate) fn with_c_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut vc = BUF_C.take();
+    let r = f(aligned(&mut vc, len));
+    BUF_C.set(vc);
     r
 }
 

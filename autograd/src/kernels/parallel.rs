@@ -81,6 +81,41 @@ pub(crate) fn for_each_block<F>(
     }
 }
 
+/// Calls `f(i0, i1)` for disjoint ranges of rows covering `0..m`, cut on multiples of `mr`,
+/// one per thread of rayon's current pool when a product of `flop` flops is large enough to
+/// split (the thresholds of [`for_each_block`]). For consumers that own whole rows of `C`.
+pub(crate) fn for_each_row_range(
+    m: usize,
+    flop: usize,
+    mr: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+) {
+    let min = MinLen {
+        cold: PAR_MIN_FLOP,
+        hot: PAR_MIN_FLOP_HOT,
+    };
+    let units = m.div_ceil(mr);
+    let pieces = if flop >= min.now() {
+        rayon::current_num_threads().min(MAX_PIECES).min(units)
+    } else {
+        1
+    };
+    if pieces <= 1 {
+        return f(0, m);
+    }
+    let bound = |i: usize| {
+        if i == pieces {
+            m
+        } else {
+            units * i / pieces * mr
+        }
+    };
+    let run = |i: usize| f(bound(i), bound(i + 1));
+    if !team::try_run(pieces, &run) {
+        join_all(0, pieces, &run);
+    }
+}
+
 /// The size from which work is split over threads (flops for a product,
 /// elements or rows for a loop): `cold` when its threads must be woken
 /// (`rayon::join`), `hot` when the calling thread has hot workers

@@ -266,8 +266,13 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
                 let (dx, fresh) = grads.acc_fresh(ix, x.shape);
                 gemm_view(1.0, g, gv, &w.data, wv.t(), beta(fresh), dx, xv);
             }
-            if nodes[iw].requires_grad {
-                // dW = Gᵀ X, written row-major into W's own [out, in] layout.
+            // dW = Gᵀ X, written row-major into W's own [out, in] layout; or, for a parameter
+            // when the store defers weight products, kept as its two factors.
+            let dims = (gv.rows, gv.cols, xv.cols);
+            let deferred = nodes[iw].requires_grad
+                && nodes[iw].param.is_some()
+                && grads.try_defer(iw, g, &x.data, dims);
+            if nodes[iw].requires_grad && !deferred {
                 let (dw, fresh) = grads.acc_fresh(iw, w.shape);
                 let out = View::of(&w.shape, false);
                 gemm_view(1.0, g, gv.t(), &x.data, xv, beta(fresh), dw, out);

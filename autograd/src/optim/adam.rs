@@ -50,7 +50,9 @@ impl Optimizer for Adam {
         self.v.ensure(store);
         let (m, v) = (&mut self.m.bufs, &mut self.v.bufs);
         for_each_param(store, grads, |i, p, g| {
-            elementwise::adam_update(p, g, &mut m[i], &mut v[i], b1, b2, step, sqrt_bc2, eps)
+            g.update([p, &mut m[i], &mut v[i]], &|g, [p, m, v]| {
+                elementwise::adam_update_serial(p, g, m, v, b1, b2, step, sqrt_bc2, eps)
+            })
         });
     }
     fn lr(&self) -> f32 {

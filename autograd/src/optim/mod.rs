@@ -12,6 +12,7 @@ pub use adam::Adam;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
+use crate::grads::ParamGrad;
 use crate::{Gradients, ParamId, ParamStore};
 
 /// A named optimizer state buffer (one per parameter and moment), for checkpoints.
@@ -87,8 +88,9 @@ impl Slots {
     }
 }
 
-/// Calls `f(param, grad)` for every parameter, with an all-zero gradient for parameters that did
-/// not reach the loss.
+/// Calls `f(index, param, grad)` for every parameter, with an all-zero gradient for parameters
+/// that did not reach the loss. The gradient applies an optimizer's elementwise update
+/// ([`ParamGrad::update`]) whether it is stored or a weight product still to be computed.
 ///
 /// The parameters go last to first. A model's first layer is the one the next forward pass reads
 /// first, so it is best updated last, when its rows are left in the cache; and the last layer's
@@ -99,16 +101,16 @@ impl Slots {
 pub(crate) fn for_each_param(
     store: &mut ParamStore,
     grads: &Gradients,
-    mut f: impl FnMut(usize, &mut [f32], &[f32]),
+    mut f: impl FnMut(usize, &mut [f32], ParamGrad<'_>),
 ) {
     for i in (0..store.len()).rev() {
         let id = ParamId(i);
         let p = &mut store.get_mut(id).data;
-        match grads.param(id) {
-            Some(g) => f(i, p, &g.data),
+        match grads.param_grad(id) {
+            Some(g) => f(i, p, g),
             None => {
                 let zeros = vec![0.0; p.len()];
-                f(i, p, &zeros)
+                f(i, p, ParamGrad::Dense(&zeros))
             }
         }
     }

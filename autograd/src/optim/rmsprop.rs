@@ -38,7 +38,9 @@ impl Optimizer for RmsProp {
         self.v.ensure(store);
         let v = &mut self.v.bufs;
         for_each_param(store, grads, |i, p, g| {
-            elementwise::rmsprop_update(p, g, &mut v[i], lr, rho, eps)
+            g.update([p, &mut v[i]], &|g, [p, v]| {
+                elementwise::rmsprop_update_serial(p, g, v, lr, rho, eps)
+            })
         });
         self.steps += 1;
     }

@@ -34,9 +34,11 @@ impl Optimizer for Sgd {
         let vel = &mut self.velocity.bufs;
         for_each_param(store, grads, |i, p, g| {
             if mu == 0.0 {
-                elementwise::sgd_update(p, g, lr);
+                g.update([p], &|g, [p]| elementwise::sgd_update(p, g, lr));
             } else {
-                elementwise::sgd_momentum_update(p, g, &mut vel[i], lr, mu, first);
+                g.update([p, &mut vel[i]], &|g, [p, b]| {
+                    elementwise::sgd_momentum_update(p, g, b, lr, mu, first)
+                });
             }
         });
         self.steps += 1;
