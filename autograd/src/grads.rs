@@ -80,10 +80,7 @@ impl WeightProduct {
 
 /// The largest magnitude in `v` (infinite when `v` holds a NaN or an infinity).
 fn max_abs(v: &[f32]) -> f64 {
-    if !kernels::elementwise::all_finite(v) {
-        return f64::INFINITY;
-    }
-    v.iter().fold(0.0f32, |m, x| m.max(x.abs())) as f64
+    kernels::elementwise::max_abs(v) as f64
 }
 
 /// A parameter's gradient as an optimizer receives it: stored, or a weight product to stream.

@@ -506,6 +506,38 @@ dispatch! {
     (v: &[f32]) -> bool
 }
 
+dispatch! {
+    /// The largest magnitude in `v`, or infinity when `v` holds a NaN or an infinity (one
+    /// pass: the finiteness test of [`all_finite_serial`] rides along), on the calling thread.
+    fn max_abs / max_abs_avx2 / max_abs_fallback = max_abs_body
+    (v: &[f32]) -> f32
+}
+
+#[inline(always)]
+fn max_abs_body(v: &[f32]) -> f32 {
+    const LANES: usize = 32;
+    let (mut top, mut nan) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            let x = c[i];
+            // Not `f32::max`, whose NaN handling keeps LLVM from vectorising this loop.
+            let a = x.abs();
+            top[i] = if a > top[i] { a } else { top[i] };
+            nan[i] += x * 0.0;
+        }
+    }
+    let mut m = top.iter().fold(0.0f32, |m, &a| if a > m { a } else { m });
+    let mut z = nan.iter().sum::<f32>();
+    for &x in rest {
+        let a = x.abs();
+        m = if a > m { a } else { m };
+        z += x * 0.0;
+    }
+    if z == 0.0 { m } else { f32::INFINITY }
+}
+
 #[inline(always)]
 fn all_finite_body(v: &[f32]) -> bool {
     const LANES: usize = 32;
@@ -624,6 +656,27 @@ mod tests {
                     v[n / 2] = bad;
                     assert!(!all_finite(&v) && !all_finite_fallback(&v), "n={n} {bad}");
                     v[n / 2] = 1.0;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn max_abs_matches_a_plain_fold_and_flags_non_finite() {
+        for &n in &LENS {
+            let mut v = values(n, 10, 1e30);
+            let want = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert_eq!(max_abs(&v), want, "n={n}");
+            assert_eq!(max_abs_fallback(&v), want, "n={n}");
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for at in [n / 2, n.saturating_sub(1)] {
+                    if n > 0 {
+                        let keep = v[at];
+                        v[at] = bad;
+                        assert_eq!(max_abs(&v), f32::INFINITY, "n={n} {bad} at {at}");
+                        assert_eq!(max_abs_fallback(&v), f32::INFINITY, "n={n} {bad} at {at}");
+                        v[at] = keep;
+                    }
                 }
             }
         }
