@@ -30,12 +30,14 @@ pub struct Gradients {
 /// Adam) it took 1.02-1.06, the copies of the factors costing more than the traffic saved.
 const WORTH_DEFERRING: usize = 4;
 
-/// A dense layer's weight gradient `dW = Gᵀ X` (`[out, in]`), kept as copies of its factors
-/// `G` (`[batch, out]`) and `X` (`[batch, in]`) until an optimizer streams it
-/// ([`kernels::gemm_update`]) or somebody reads it (then it is computed once, and kept).
+/// A dense layer's weight gradient `dW = Gᵀ X` (`[out, in]`), kept as its factors until an
+/// optimizer streams it ([`kernels::gemm_update`]) or somebody reads it (then it is computed
+/// once, and kept): `G` (`[batch, out]`) is the gradient of the layer's output, which stays in
+/// its slot of the store, and `X` (`[batch, in]`) a copy of the layer's input, whose tape is
+/// cleared before the optimizer runs.
 pub(crate) struct WeightProduct {
     node: usize,
-    g: Vec<f32>,
+    g_node: usize,
     x: Vec<f32>,
     batch: usize,
     out: usize,
@@ -44,12 +46,12 @@ pub(crate) struct WeightProduct {
 }
 
 impl WeightProduct {
-    /// `dW` stored, computed on first use.
-    fn dense(&self) -> &Tensor {
+    /// `dW` stored, computed on first use from `G` (`g`).
+    fn dense(&self, g: &[f32]) -> &Tensor {
         self.dense.get_or_init(|| {
             let (out, inp) = (self.out, self.inp);
             let mut d = vec![0.0; out * inp];
-            self.compute_into(&mut d);
+            self.compute_into(g, &mut d);
             Tensor {
                 data: d,
                 shape: Shape::new(&[out, inp]),
@@ -58,23 +60,21 @@ impl WeightProduct {
     }
 
     /// `d = Gᵀ X`, by the same kernel the layer's backward would have used.
-    fn compute_into(&self, d: &mut [f32]) {
+    fn compute_into(&self, g: &[f32], d: &mut [f32]) {
         let (b, out, inp) = (self.batch, self.out, self.inp);
-        kernels::gemm(
-            out, b, inp, 1.0, &self.g, 1, out, &self.x, inp, 1, 0.0, d, inp, 1,
-        );
+        kernels::gemm(out, b, inp, 1.0, g, 1, out, &self.x, inp, 1, 0.0, d, inp, 1);
     }
 
     /// Whether every element of `dW` is finite. Decided from the factors when they prove it:
     /// each element is a sum of `batch` products, so `|dW| <= batch max|G| max|X|`, and the
     /// rounding of a `batch`-term sum adds far less than a factor 2. Otherwise `dW` is
     /// computed and scanned.
-    fn finite(&self) -> bool {
+    fn finite(&self, g: &[f32]) -> bool {
         if let Some(dense) = self.dense.get() {
             return dense.all_finite();
         }
-        let bound = 2.0 * self.batch as f64 * max_abs(&self.g) * max_abs(&self.x);
-        bound < f32::MAX as f64 || self.dense().all_finite()
+        let bound = 2.0 * self.batch as f64 * max_abs(g) * max_abs(&self.x);
+        bound < f32::MAX as f64 || self.dense(g).all_finite()
     }
 }
 
@@ -87,8 +87,8 @@ fn max_abs(v: &[f32]) -> f64 {
 pub(crate) enum ParamGrad<'a> {
     /// A stored gradient (zeros for a parameter that did not reach the loss).
     Dense(&'a [f32]),
-    /// `Gᵀ X`, not stored yet.
-    Product(&'a WeightProduct),
+    /// `Gᵀ X`, not stored yet, with `G`.
+    Product(&'a WeightProduct, &'a [f32]),
 }
 
 impl ParamGrad<'_> {
@@ -98,13 +98,13 @@ impl ParamGrad<'_> {
     pub(crate) fn update<const N: usize>(&self, state: [&mut [f32]; N], update: Update<'_, N>) {
         match self {
             ParamGrad::Dense(g) => kernels::elementwise::update_chunks(g, state, update),
-            ParamGrad::Product(w) => match w.dense.get() {
+            ParamGrad::Product(w, g) => match w.dense.get() {
                 Some(d) => kernels::elementwise::update_chunks(&d.data, state, update),
                 None => kernels::gemm_update(
                     w.out,
                     w.batch,
                     w.inp,
-                    &w.g,
+                    g,
                     (1, w.out),
                     &w.x,
                     (w.inp, 1),
@@ -122,8 +122,9 @@ impl Gradients {
         Gradients::default()
     }
 
-    /// Keeps each dense layer's weight gradient `dW = Gᵀ X` ([`Var::linear`]) as copies of its
-    /// two factors instead of computing it during the backward pass, when the weight is at
+    /// Keeps each dense layer's weight gradient `dW = Gᵀ X` ([`Var::linear`]) as its two
+    /// factors (the layer's output gradient `G`, which the store holds anyway, and a copy of its
+    /// input `X`) instead of computing it during the backward pass, when the weight is at
     /// least four times larger than its factors together (at batch 32, a 784 x 512 weight is
     /// ten times larger; at batch 128, a 784 x 400 one only twice, and is not deferred). An
     /// optimizer then computes it block by block and applies its update to each block while
@@ -145,7 +146,6 @@ impl Gradients {
             }
         }
         for w in self.products.drain(..) {
-            self.pool.give(w.g);
             self.pool.give(w.x);
         }
         self.slots.resize_with(n, || None);
@@ -162,7 +162,7 @@ impl Gradients {
     fn node(&self, id: usize) -> Option<&Tensor> {
         match self.slots.get(id).and_then(|s| s.as_ref()) {
             Some(t) => Some(t),
-            None => self.product(id).map(WeightProduct::dense),
+            None => self.product(id).map(|w| w.dense(self.factor(w))),
         }
     }
 
@@ -173,6 +173,13 @@ impl Gradients {
             .iter()
             .filter(|w| w.dense.get().is_none())
             .count()
+    }
+
+    /// `G` of a deferred product: the gradient of the layer's output node.
+    fn factor(&self, w: &WeightProduct) -> &[f32] {
+        let g = self.slots[w.g_node].as_ref();
+        &g.expect("a deferred product's G stays in its node's slot")
+            .data
     }
 
     fn product(&self, id: usize) -> Option<&WeightProduct> {
@@ -189,7 +196,7 @@ impl Gradients {
                 self.product(node),
             ) {
                 (Some(t), _) => t.all_finite(),
-                (None, Some(w)) => w.finite(),
+                (None, Some(w)) => w.finite(self.factor(w)),
                 (None, None) => true,
             }
         })
@@ -202,18 +209,20 @@ impl Gradients {
             .filter(|(p, _)| *p == id)
             .find_map(|&(_, node)| match self.slots[node].as_ref() {
                 Some(t) => Some(ParamGrad::Dense(&t.data)),
-                None => self.product(node).map(ParamGrad::Product),
+                None => self
+                    .product(node)
+                    .map(|w| ParamGrad::Product(w, self.factor(w))),
             })
     }
 
-    /// Records `dW = Gᵀ X` for parameter node `node` as its factors (`g` `[batch, out]`, `x`
-    /// `[batch, inp]`) if deferral is on, the node has no gradient yet, the weight is
+    /// Records `dW = Gᵀ X` for parameter node `node` as its factors (`G` `[batch, out]`, the
+    /// gradient of node `g_node`, and `x` `[batch, inp]`) if deferral is on, the node has no gradient yet, the weight is
     /// [`WORTH_DEFERRING`] times larger than the factors together, and the product can be
     /// streamed. Returns whether it did.
     pub(crate) fn try_defer(
         &mut self,
         node: usize,
-        g: &[f32],
+        g_node: usize,
         x: &[f32],
         (batch, out, inp): (usize, usize, usize),
     ) -> bool {
@@ -224,7 +233,7 @@ impl Gradients {
         }
         let w = WeightProduct {
             node,
-            g: self.pool.take_copy(&g[..batch * out]),
+            g_node,
             x: self.pool.take_copy(&x[..batch * inp]),
             batch,
             out,
@@ -246,11 +255,10 @@ impl Gradients {
             Some(t) => t.data,
             None => {
                 let mut d = self.pool.take_dirty(w.out * w.inp);
-                w.compute_into(&mut d);
+                w.compute_into(self.factor(&w), &mut d);
                 d
             }
         };
-        self.pool.give(std::mem::take(&mut w.g));
         self.pool.give(std::mem::take(&mut w.x));
         self.slots[id] = Some(Tensor {
             data,

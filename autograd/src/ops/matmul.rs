@@ -228,7 +228,8 @@ fn beta(fresh: bool) -> f32 {
     if fresh { 0.0 } else { 1.0 }
 }
 
-pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradients) {
+pub(super) fn backward(id: usize, nodes: &[Node], g: &[f32], grads: &mut Gradients) {
+    let node = &nodes[id];
     let gv = View::of(&node.value.shape, false);
     match node.op {
         Op::MatMul { ta, tb } => {
@@ -267,11 +268,12 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
                 gemm_view(1.0, g, gv, &w.data, wv.t(), beta(fresh), dx, xv);
             }
             // dW = Gᵀ X, written row-major into W's own [out, in] layout; or, for a parameter
-            // when the store defers weight products, kept as its two factors.
+            // when the store defers weight products, kept as its two factors (G is this node's
+            // own gradient, which stays in the store).
             let dims = (gv.rows, gv.cols, xv.cols);
             let deferred = nodes[iw].requires_grad
                 && nodes[iw].param.is_some()
-                && grads.try_defer(iw, g, &x.data, dims);
+                && grads.try_defer(iw, id, &x.data, dims);
             if nodes[iw].requires_grad && !deferred {
                 let (dw, fresh) = grads.acc_fresh(iw, w.shape);
                 let out = View::of(&w.shape, false);

@@ -175,7 +175,7 @@ pub(crate) fn backward(
         | Op::MeanAxis { .. }
         | Op::MaxAxis { .. }
         | Op::LogSumExpAxis { .. } => reduce::backward(node, nodes, g, grads),
-        Op::MatMul { .. } | Op::Linear | Op::Transpose => matmul::backward(node, nodes, g, grads),
+        Op::MatMul { .. } | Op::Linear | Op::Transpose => matmul::backward(id, nodes, g, grads),
         Op::Reshape | Op::BroadcastTo | Op::Narrow { .. } | Op::Concat { .. } => {
             shape_ops::backward(node, nodes, extra, g, grads)
         }
