@@ -91,11 +91,11 @@ unsafe fn packed_tile(
     unsafe {
         match rows {
             6 => full_tile(kc, a.ptr, b, alpha, beta, c, cols),
-            5 => tile_core::<5, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
-            4 => tile_core::<4, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
-            3 => tile_core::<3, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
-            2 => tile_core::<2, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
-            _ => tile_core::<1, 2, false>(kc, a, b, NR, alpha, beta, c, cols),
+            5 => tile_core::<5, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            4 => tile_core::<4, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            3 => tile_core::<3, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            2 => tile_core::<2, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            _ => tile_core::<1, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
         }
     }
 }
@@ -243,14 +243,19 @@ pub(crate) fn gemm_blocked(
 /// With `b_padded`, all 16 (or 8 when `cols <= 8`) floats of each `B` row
 /// may be read; otherwise only the first `cols` are (masked loads).
 ///
+/// With `ks` not empty, the sum runs over `p` in `ks` only (its length
+/// replaces `k`), `B` row `t` (at `b + t * rsb`) standing for row `ks[t]`:
+/// a `B` whose zero rows were left out (see `small.rs`).
+///
 /// # Safety
-/// `a` readable for `rows x k`, `b` as described, `c` writable for
-/// `rows x cols`, and the CPU supports AVX2 and FMA.
+/// `a` readable for `rows x k` (every `ks[t] < k`), `b` as described, `c`
+/// writable for `rows x cols`, and the CPU supports AVX2 and FMA.
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn strided_tile(
     k: usize,
+    ks: &[u32],
     a: MatRef,
     b: *const f32,
     rsb: usize,
@@ -263,25 +268,29 @@ pub(crate) unsafe fn strided_tile(
 ) {
     debug_assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
     macro_rules! go {
-        ($nv:literal, $masked:literal) => {
+        ($nv:literal, $masked:literal, $ix:literal) => {
             // SAFETY: forwarded contract; ROWS == rows.
             unsafe {
                 match rows {
-                    6 => tile_core::<6, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
-                    5 => tile_core::<5, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
-                    4 => tile_core::<4, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
-                    3 => tile_core::<3, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
-                    2 => tile_core::<2, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
-                    _ => tile_core::<1, $nv, $masked>(k, a, b, rsb, alpha, beta, c, cols),
+                    6 => tile_core::<6, $nv, $masked, $ix>(k, ks, a, b, rsb, alpha, beta, c, cols),
+                    5 => tile_core::<5, $nv, $masked, $ix>(k, ks, a, b, rsb, alpha, beta, c, cols),
+                    4 => tile_core::<4, $nv, $masked, $ix>(k, ks, a, b, rsb, alpha, beta, c, cols),
+                    3 => tile_core::<3, $nv, $masked, $ix>(k, ks, a, b, rsb, alpha, beta, c, cols),
+                    2 => tile_core::<2, $nv, $masked, $ix>(k, ks, a, b, rsb, alpha, beta, c, cols),
+                    _ => tile_core::<1, $nv, $masked, $ix>(k, ks, a, b, rsb, alpha, beta, c, cols),
                 }
             }
         };
     }
-    match (cols <= 8, b_padded || cols % 8 == 0) {
-        (false, true) => go!(2, false),
-        (false, false) => go!(2, true),
-        (true, true) => go!(1, false),
-        (true, false) => go!(1, true),
+    match (cols <= 8, b_padded || cols % 8 == 0, !ks.is_empty()) {
+        (false, true, false) => go!(2, false, false),
+        (false, false, false) => go!(2, true, false),
+        (true, true, false) => go!(1, false, false),
+        (true, false, false) => go!(1, true, false),
+        (false, true, true) => go!(2, false, true),
+        (false, false, true) => go!(2, true, true),
+        (true, true, true) => go!(1, false, true),
+        (true, false, true) => go!(1, true, true),
     }
 }
 
@@ -293,6 +302,7 @@ pub(crate) unsafe fn strided_tile(
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) unsafe fn strided_tile(
     _k: usize,
+    _ks: &[u32],
     _a: MatRef,
     _b: *const f32,
     _rsb: usize,
@@ -319,7 +329,8 @@ unsafe fn lane_mask(valid: usize) -> __m256i {
 }
 
 /// The register tile: `ROWS x (8 * NV)` accumulators; `MASKED` loads only
-/// the first `cols` floats of each `B` row.
+/// the first `cols` floats of each `B` row; `INDEXED` sums over `p` in `ks`
+/// (consecutive `B` rows) instead of `0..k`.
 ///
 /// # Safety
 /// As [`strided_tile`], with `rows == ROWS` and `cols <= 8 * NV`.
@@ -327,8 +338,9 @@ unsafe fn lane_mask(valid: usize) -> __m256i {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool>(
+unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool, const INDEXED: bool>(
     k: usize,
+    ks: &[u32],
     a: MatRef,
     b: *const f32,
     rsb: usize,
@@ -344,7 +356,15 @@ unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool>(
     }
     let mut acc = [[_mm256_setzero_ps(); NV]; ROWS];
     let (mut ap, mut bp) = (a.ptr, b);
-    for _ in 0..k {
+    let steps = if INDEXED { ks.len() } else { k };
+    for t in 0..steps {
+        if INDEXED {
+            // `A` column ks[t] (< k, the caller's contract).
+            // SAFETY: t < ks.len().
+            ap = a
+                .ptr
+                .wrapping_add(unsafe { *ks.get_unchecked(t) } as usize * a.cs);
+        }
         let mut bv = [_mm256_setzero_ps(); NV];
         for v in 0..NV {
             // SAFETY: row p of B has 8 * NV readable floats (padded) or the

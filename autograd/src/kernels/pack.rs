@@ -66,14 +66,6 @@ pub(crate) fn with_c_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R
     r
 }
 
-/// Runs `f` with this thread's `B` buffer only (for the no-pack path).
-pub(crate) fn with_b_buffer<R>(b_len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let mut vb = BUF_B.take();
-    let r = f(aligned(&mut vb, b_len));
-    BUF_B.set(vb);
-    r
-}
-
 /// Packs the `mc x kc` block `a` into `MR`-row panels in `dst`
 /// (`dst.len() >= ceil(mc / MR) * MR * kc`, asserted).
 ///
