@@ -77,6 +77,60 @@ fn streamed_update_is_bitwise_the_stored_one() {
     }
 }
 
+/// `B` with columns that are zero in every row (MNIST's border pixels as the input of a first
+/// layer), and `A` with or without a NaN (whose products with those zeros are NaN): every bit
+/// must match the stored product's.
+#[test]
+fn streamed_update_with_zero_columns_is_bitwise_the_stored_one() {
+    let shapes = [(512, 32, 784), (100, 7, 70), (48, 32, 300)];
+    let patterns: [fn(usize, usize) -> bool; 4] = [
+        |j, n| j < n / 5 || j >= n - n / 5 || j % 28 < 3,
+        |j, _| j % 2 == 1,
+        |j, n| j != n / 2,
+        |_, _| true,
+    ];
+    for threads in [1, 2] {
+        pool(threads).install(|| {
+            for &(m, k, n) in &shapes {
+                for (z, zero) in patterns.iter().enumerate() {
+                    for nan_in_a in [false, true] {
+                        let mut a = values(m * k, 1);
+                        if nan_in_a {
+                            a[m * k / 2] = f32::NAN;
+                        }
+                        let mut b = values(k * n, 2);
+                        for (i, x) in b.iter_mut().enumerate() {
+                            if zero(i % n, n) {
+                                *x = 0.0;
+                            }
+                        }
+                        let mut c = vec![0.0; m * n];
+                        kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
+                        let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
+                        let (mut p2, mut v2) = (p1.clone(), v1.clone());
+                        elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
+                        kernels::gemm_update(
+                            m,
+                            k,
+                            n,
+                            &a,
+                            (1, m),
+                            &b,
+                            (n, 1),
+                            [&mut p2, &mut v2],
+                            &toy_update,
+                        );
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        let what =
+                            format!("{m}x{k}x{n}, pattern {z}, NaN in A {nan_in_a}, {threads}t");
+                        assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
+                    }
+                }
+            }
+        });
+    }
+}
+
 #[test]
 fn streaming_covers_the_vae_weight_gradients() {
     if !kernels::avx2_available() {
