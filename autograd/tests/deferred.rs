@@ -2,25 +2,11 @@
 //! into the optimizers (`kernels::gemm_update`): every value must be bitwise the one a stored
 //! gradient gives, on one thread and on two.
 
+mod common;
+
 use autograd::kernels::{self, elementwise};
 use autograd::{Adam, Gradients, Optimizer, ParamId, ParamStore, RmsProp, Sgd, Tape, Tensor};
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a rayon pool")
-}
-
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n as u32)
-        .map(|i| {
-            let h = (i ^ seed.wrapping_mul(0x9e37_79b9)).wrapping_mul(0x85eb_ca6b);
-            (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
+use common::{pool, values};
 
 /// The update the streaming tests apply: reads the gradient and both buffers, writes both.
 fn toy_update(g: &[f32], [p, v]: [&mut [f32]; 2]) {

@@ -2,25 +2,10 @@
 //! across the batch, like MNIST's border pixels): the result must be bitwise the full sum, and
 //! a NaN or an infinity in `A` must still turn its row of `C` into NaN, as `inf · 0` does.
 
+mod common;
+
 use autograd::kernels::{self, gemm_small};
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a rayon pool")
-}
-
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n as u32)
-        .map(|i| {
-            let h = (i ^ seed.wrapping_mul(0x9e37_79b9)).wrapping_mul(0x85eb_ca6b);
-            let h = h ^ (h >> 15);
-            (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
+use common::{pool, values};
 
 /// `C = alpha A B + beta C` element by element, as the tiles compute it: one FMA chain over
 /// every `p` in order from `+0`, then `alpha acc` (beta 0) or `fma(acc, alpha, beta c)`.
