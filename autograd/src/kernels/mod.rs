@@ -39,6 +39,7 @@ mod pack;
 mod parallel;
 mod portable;
 mod small;
+mod sparse;
 mod team;
 
 use std::fmt;

@@ -23,6 +23,7 @@ use super::blocked;
 use super::layout::{MatMut, MatRef};
 use super::pack;
 use super::parallel;
+use super::sparse;
 
 /// No-pack GEMM (AVX2+FMA), or the portable blocked kernel without AVX2.
 #[allow(clippy::too_many_arguments)]
@@ -71,9 +72,9 @@ pub(crate) fn gemm(
                 // SAFETY: every packed panel is k x NR, zero-padded, NR * k apart.
                 return unsafe { blocks(m, k, n, alpha, a, panels, beta, c) };
             }
-            with_row_list(k, |ks| {
+            sparse::with_row_list(k, |ks| {
                 let kept = leave_out_zero_rows(k, n, pb, pc, ks);
-                let panels = if kept > 0 && k - kept >= k / SPARSE_MIN_SHARE {
+                let panels = if kept > 0 {
                     Panels {
                         ptr: pc.as_ptr(),
                         stride: NR * kept,
@@ -94,51 +95,20 @@ pub(crate) fn gemm(
 /// From this depth on, a packed `B` is checked for zero rows (an `x` whose
 /// columns are zero across the batch: the border pixels of MNIST).
 const SPARSE_MIN_K: usize = 64;
-/// Zero rows are left out when they are at least `1 / SPARSE_MIN_SHARE` of
-/// `B`'s rows: 41 % of the pixels of a batch of 32 MNIST images, on average.
-const SPARSE_MIN_SHARE: usize = 8;
-
-thread_local! {
-    /// The kept rows of a packed `B` ([`leave_out_zero_rows`]), reused.
-    static ROWS: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's row list, `k` entries long.
-fn with_row_list<R>(k: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
-    let mut v = ROWS.take();
-    if v.len() < k {
-        v.resize(k.next_power_of_two(), 0);
-    }
-    let r = f(&mut v[..k]);
-    ROWS.set(v);
-    r
-}
 
 /// Copies the rows of the packed `B` in `pb` (`k` rows, `ceil(n / NR)`
 /// panels) that are not zero in every column into `pc`, panel by panel, and
-/// their indices into `ks`; returns how many there are. A zero row adds
-/// `a · 0 = ±0` to every sum, which leaves any sum that started from `+0`
-/// bitwise as it was, as long as `a` is finite (`serial` checks that).
+/// their indices into `ks`; returns how many there are, or 0 when too few
+/// rows are zero to be worth it. A zero row adds `a · 0 = ±0` to every sum,
+/// which leaves the sum bitwise as it was, as long as `a` is finite
+/// (`serial_sparse` checks that).
 fn leave_out_zero_rows(k: usize, n: usize, pb: &[f32], pc: &mut [f32], ks: &mut [u32]) -> usize {
     let panels = n.div_ceil(NR);
-    let row = |q: usize, p: usize| &pb[q * NR * k + p * NR..][..NR];
-    let mut kept = 0;
-    for p in 0..k {
-        // The bits of every value but the sign: zero for +0 and -0 only. (A fold without an
-        // early exit, which vectorises.)
-        let bits = (0..panels).fold(0u32, |acc, q| {
-            row(q, p)
-                .iter()
-                .fold(acc, |acc, &x| acc | (x.to_bits() << 1))
-        });
-        ks[kept] = p as u32;
-        kept += usize::from(bits != 0);
+    let kept = sparse::kept_rows(NR, k, panels, pb, ks);
+    if !sparse::worth(k, kept) {
+        return 0;
     }
-    for q in 0..panels {
-        for (t, &p) in ks[..kept].iter().enumerate() {
-            pc[q * NR * kept + t * NR..][..NR].copy_from_slice(row(q, p as usize));
-        }
-    }
+    sparse::copy_rows(NR, k, panels, pb, &ks[..kept], pc);
     kept
 }
 
