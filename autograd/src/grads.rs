@@ -4,7 +4,7 @@ use crate::kernels::{self, elementwise::Update};
 use crate::params::ParamId;
 use crate::pool::Pool;
 use crate::{Shape, Tensor, Var};
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 /// The gradients of one backward pass: one optional tensor per tape node, plus the map from
 /// parameters to the nodes that entered them.
@@ -27,7 +27,8 @@ pub struct Gradients {
 /// How many times larger than its two factors together a weight gradient must be to be
 /// deferred. Timed on alternate training steps (2 threads): at 10x (784 x 512 at batch 32,
 /// RMSprop) a step took 0.91-0.97 of the stored-gradient step; at 2x (784 x 400 at batch 128,
-/// Adam) it took 1.02-1.06, the copies of the factors costing more than the traffic saved.
+/// Adam) it took 1.02-1.06, copying the factors (both were copied then; now only `X` is)
+/// costing more than the traffic saved.
 const WORTH_DEFERRING: usize = 4;
 
 /// A dense layer's weight gradient `dW = Gᵀ X` (`[out, in]`), kept as its factors until an
@@ -42,7 +43,7 @@ pub(crate) struct WeightProduct {
     batch: usize,
     out: usize,
     inp: usize,
-    dense: OnceCell<Tensor>,
+    dense: OnceLock<Tensor>,
 }
 
 impl WeightProduct {
@@ -238,7 +239,7 @@ impl Gradients {
             batch,
             out,
             inp,
-            dense: OnceCell::new(),
+            dense: OnceLock::new(),
         };
         self.products.push(w);
         true

@@ -345,3 +345,11 @@ fn anomaly_mode_does_not_defer() {
     let e = layer_grads(x, 1e20, true).err().expect("an anomaly");
     assert!(e.contains("gradient"), "{e}");
 }
+
+#[test]
+fn gradients_stay_send_and_sync_with_deferred_products() {
+    // A compile-time check: a deferred product computes itself on first read through a
+    // `OnceLock`, which keeps `&Gradients` shareable across threads.
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Gradients>();
+}
