@@ -332,7 +332,7 @@ impl Trainer {
         self.eps
             .extend((0..b * latent).map(|_| -> f32 { StandardNormal.sample(rng) }));
         let out = self.forward_backward(b, d, latent, beta, false);
-        let finite = out.loss.is_finite() && self.grads_finite();
+        let finite = out.loss.is_finite() && self.grads.params_finite();
         if !finite {
             // Replay the same batch and noise with every value and gradient checked.
             self.forward_backward(b, d, latent, beta, true);
@@ -376,9 +376,5 @@ impl Trainer {
             tape.clear();
         }
         out
-    }
-
-    fn grads_finite(&self) -> bool {
-        self.grads.params_finite()
     }
 }

@@ -93,6 +93,14 @@ pub(crate) enum ParamGrad<'a> {
 }
 
 impl ParamGrad<'_> {
+    /// Whether every element is finite (a product decides from its factors when it can).
+    fn finite(&self) -> bool {
+        match self {
+            ParamGrad::Dense(g) => kernels::elementwise::all_finite(g),
+            ParamGrad::Product(w, g) => w.finite(g),
+        }
+    }
+
     /// Runs the elementwise `update(g, [p, state...])` over the whole gradient: over chunks of
     /// a stored one, over blocks of rows of a product as they are computed. Both see the same
     /// gradient values, so the result is bitwise the same.
@@ -167,6 +175,16 @@ impl Gradients {
         }
     }
 
+    /// The gradient of node `id` as stored, or as a deferred product (not computed).
+    fn node_grad(&self, id: usize) -> Option<ParamGrad<'_>> {
+        match self.slots.get(id).and_then(|s| s.as_ref()) {
+            Some(t) => Some(ParamGrad::Dense(&t.data)),
+            None => self
+                .product(id)
+                .map(|w| ParamGrad::Product(w, self.factor(w))),
+        }
+    }
+
     /// How many weight gradients are held as their factors, not computed yet
     /// (see [`Gradients::defer_weight_products`]).
     pub fn deferred_products(&self) -> usize {
@@ -191,16 +209,9 @@ impl Gradients {
     /// weight product is decided from its factors when they prove it, which is the rule for
     /// any layer that is not about to overflow; otherwise it is computed and scanned.
     pub fn params_finite(&self) -> bool {
-        self.params.iter().all(|&(_, node)| {
-            match (
-                self.slots.get(node).and_then(|s| s.as_ref()),
-                self.product(node),
-            ) {
-                (Some(t), _) => t.all_finite(),
-                (None, Some(w)) => w.finite(self.factor(w)),
-                (None, None) => true,
-            }
-        })
+        self.params
+            .iter()
+            .all(|&(_, node)| self.node_grad(node).is_none_or(|g| g.finite()))
     }
 
     /// The gradient of parameter `id` for an optimizer: `None` when it did not reach the loss.
@@ -208,18 +219,13 @@ impl Gradients {
         self.params
             .iter()
             .filter(|(p, _)| *p == id)
-            .find_map(|&(_, node)| match self.slots[node].as_ref() {
-                Some(t) => Some(ParamGrad::Dense(&t.data)),
-                None => self
-                    .product(node)
-                    .map(|w| ParamGrad::Product(w, self.factor(w))),
-            })
+            .find_map(|&(_, node)| self.node_grad(node))
     }
 
     /// Records `dW = Gᵀ X` for parameter node `node` as its factors (`G` `[batch, out]`, the
-    /// gradient of node `g_node`, and `x` `[batch, inp]`) if deferral is on, the node has no gradient yet, the weight is
-    /// [`WORTH_DEFERRING`] times larger than the factors together, and the product can be
-    /// streamed. Returns whether it did.
+    /// gradient of node `g_node`, and `x` `[batch, inp]`) if deferral is on, the node has no
+    /// gradient yet, the weight is [`WORTH_DEFERRING`] times larger than the factors together,
+    /// and the product can be streamed. Returns whether it did.
     pub(crate) fn try_defer(
         &mut self,
         node: usize,

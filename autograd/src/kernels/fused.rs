@@ -84,7 +84,8 @@ pub fn gemm_update<const N: usize>(
         let rows = ptrs.map(|p| unsafe { p.range(lo, hi) });
         update(block, rows)
     };
-    parallel::for_each_row_range(m, 2 * m * n * k, MR, &|i0, i1| {
+    // One range of whole rows of C per thread, on tile boundaries.
+    parallel::for_each_chunk(m, parallel::product_rows(2 * n * k), MR, &|i0, i1| {
         with_c_buffer(CONSUMED_ROWS * n, |scratch| {
             // SAFETY: AVX2+FMA detected and 0 < k <= KC, n <= NC (`gemm_update_streams`);
             // the views were checked above; rows i0..i1 lie inside A; the scratch holds

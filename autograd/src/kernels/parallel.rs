@@ -81,38 +81,14 @@ pub(crate) fn for_each_block<F>(
     }
 }
 
-/// Calls `f(i0, i1)` for disjoint ranges of rows covering `0..m`, cut on multiples of `mr`,
-/// one per thread of rayon's current pool when a product of `flop` flops is large enough to
-/// split (the thresholds of [`for_each_block`]). For consumers that own whole rows of `C`.
-pub(crate) fn for_each_row_range(
-    m: usize,
-    flop: usize,
-    mr: usize,
-    f: &(dyn Fn(usize, usize) + Sync),
-) {
-    let min = MinLen {
-        cold: PAR_MIN_FLOP,
-        hot: PAR_MIN_FLOP_HOT,
-    };
-    let units = m.div_ceil(mr);
-    let pieces = if flop >= min.now() {
-        rayon::current_num_threads().min(MAX_PIECES).min(units)
-    } else {
-        1
-    };
-    if pieces <= 1 {
-        return f(0, m);
-    }
-    let bound = |i: usize| {
-        if i == pieces {
-            m
-        } else {
-            units * i / pieces * mr
-        }
-    };
-    let run = |i: usize| f(bound(i), bound(i + 1));
-    if !team::try_run(pieces, &run) {
-        join_all(0, pieces, &run);
+/// The [`MinLen`] of a product counted in rows of `C`, each row costing
+/// `row_flop` flops: a product of `m` rows is split over threads (by
+/// [`for_each_chunk`]) when it reaches [`for_each_block`]'s flop thresholds.
+pub(crate) fn product_rows(row_flop: usize) -> MinLen {
+    let rows = |flop: usize| flop.div_ceil(row_flop.max(1));
+    MinLen {
+        cold: rows(PAR_MIN_FLOP),
+        hot: rows(PAR_MIN_FLOP_HOT),
     }
 }
 
@@ -137,7 +113,8 @@ impl MinLen {
 }
 
 /// Calls `f(lo, hi)` for disjoint chunks covering `0..n`, cut on multiples of
-/// `align` (16 elements, a 64-byte line, for flat buffers; 1 for rows), in
+/// `align` (16 elements, a 64-byte line, for flat buffers; 1 for rows; `MR`
+/// for the rows of a product's `C`, see [`product_rows`]), in
 /// parallel as [`for_each_block`] does when `n` reaches the [`MinLen`] that
 /// applies (each chunk then holds at least half of it).
 pub(crate) fn for_each_chunk(

@@ -101,7 +101,7 @@ const SPARSE_MIN_K: usize = 64;
 /// their indices into `ks`; returns how many there are, or 0 when too few
 /// rows are zero to be worth it. A zero row adds `a · 0 = ±0` to every sum,
 /// which leaves the sum bitwise as it was, as long as `a` is finite
-/// (`serial_sparse` checks that).
+/// (`serial` checks that).
 fn leave_out_zero_rows(k: usize, n: usize, pb: &[f32], pc: &mut [f32], ks: &mut [u32]) -> usize {
     let panels = n.div_ceil(NR);
     let kept = sparse::kept_rows(NR, k, panels, pb, ks);
@@ -187,9 +187,15 @@ unsafe fn blocks(
 
 /// Tiles over one `m x n` block, `B`'s column panels as `b` describes.
 ///
+/// When the panels leave out `B`'s zero rows (`b.ks` not empty), each `MR`-row
+/// strip of `A` (row-major, `a.cs == 1`) is checked finite first. A finite
+/// strip sums over the kept rows only, bitwise the full sum (see
+/// [`leave_out_zero_rows`]); a strip holding a NaN or an infinity sums over
+/// every row of `b.dense`, so that `inf · 0` gives the NaN it must.
+///
 /// # Safety
-/// AVX2+FMA available; `a` readable `m x k`; the panels as described;
-/// `c` writable `m x n`.
+/// AVX2+FMA available; `a` readable `m x k` (row-major when `b.ks` is not
+/// empty); the panels as described; `c` writable `m x n`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn serial(
     m: usize,
@@ -201,56 +207,17 @@ unsafe fn serial(
     beta: f32,
     c: MatMut,
 ) {
-    if !b.ks.is_empty() {
+    if b.ks.is_empty() {
         // SAFETY: forwarded contract.
-        return unsafe { serial_sparse(m, k, n, alpha, a, b, beta, c) };
+        return unsafe { tiles(m, k, n, alpha, a, b, beta, c) };
     }
-    for jr in (0..n).step_by(NR) {
-        let cols = NR.min(n - jr);
-        let bp = b.panel(jr);
-        for ir in (0..m).step_by(MR) {
-            let rows = MR.min(m - ir);
-            // SAFETY: forwarded contract; tile (ir, jr) + rows x cols is
-            // inside the block.
-            unsafe {
-                strided_tile(
-                    k,
-                    &[],
-                    a.at(ir, 0),
-                    bp,
-                    b.rs,
-                    b.padded,
-                    alpha,
-                    beta,
-                    c.at(ir, jr),
-                    rows,
-                    cols,
-                )
-            };
-        }
-    }
-}
-
-/// [`serial`] over panels that leave out `B`'s zero rows: each `MR`-row
-/// strip of `A` (row-major, `a.cs == 1`) is checked finite first. A finite
-/// strip sums over the kept rows only, bitwise the full sum (see
-/// [`leave_out_zero_rows`]); a strip holding a NaN or an infinity sums over
-/// every row, so that `inf · 0` gives the NaN it must.
-///
-/// # Safety
-/// As [`serial`], with `a.cs == 1` and `b.ks` not empty.
-#[allow(clippy::too_many_arguments)]
-unsafe fn serial_sparse(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: MatRef,
-    b: Panels,
-    beta: f32,
-    c: MatMut,
-) {
     debug_assert_eq!(a.cs, 1);
+    let dense = Panels {
+        ptr: b.dense,
+        stride: b.dense_stride,
+        ks: &[],
+        ..b
+    };
     for ir in (0..m).step_by(MR) {
         let rows = MR.min(m - ir);
         let finite = if a.rs == k {
@@ -264,27 +231,48 @@ unsafe fn serial_sparse(
                 super::elementwise::all_finite_serial(row)
             })
         };
-        let (ks, panels, stride) = if finite {
-            (b.ks, b.ptr, b.stride)
-        } else {
-            (&[][..], b.dense, b.dense_stride)
-        };
-        for jr in (0..n).step_by(NR) {
+        let panels = if finite { b } else { dense };
+        // SAFETY: forwarded contract, for the strip's rows.
+        unsafe { tiles(rows, k, n, alpha, a.at(ir, 0), panels, beta, c.at(ir, 0)) };
+    }
+}
+
+/// The tiles of one `m x n` block, panel by panel (summing over `b.ks` when
+/// it is not empty).
+///
+/// # Safety
+/// As [`serial`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn tiles(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: MatRef,
+    b: Panels,
+    beta: f32,
+    c: MatMut,
+) {
+    for jr in (0..n).step_by(NR) {
+        let cols = NR.min(n - jr);
+        let bp = b.panel(jr);
+        for ir in (0..m).step_by(MR) {
+            let rows = MR.min(m - ir);
             // SAFETY: forwarded contract; tile (ir, jr) + rows x cols is
-            // inside the block, its panel starts `jr / NR` panels on.
+            // inside the block.
             unsafe {
                 strided_tile(
                     k,
-                    ks,
+                    b.ks,
                     a.at(ir, 0),
-                    panels.wrapping_add(jr / NR * stride),
+                    bp,
                     b.rs,
                     b.padded,
                     alpha,
                     beta,
                     c.at(ir, jr),
                     rows,
-                    NR.min(n - jr),
+                    cols,
                 )
             };
         }
