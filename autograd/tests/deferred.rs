@@ -117,6 +117,59 @@ fn streamed_update_with_zero_columns_is_bitwise_the_stored_one() {
     }
 }
 
+/// `B` whose zero stretches differ from row to row (images with blank stretches in different
+/// places: the streamed product then sums each 16-column panel over its own non-zero rows),
+/// with `+0` and `-0`, and `A` finite or holding a NaN or an infinity: every bit must match
+/// the stored product's.
+#[test]
+fn streamed_update_with_zero_stretches_per_row_is_bitwise_the_stored_one() {
+    let shapes = [(512, 32, 784), (50, 32, 100), (48, 5, 40), (13, 32, 16)];
+    let patterns: [fn(usize, usize) -> bool; 3] = [
+        |r, j| (j / 16 + r) % 3 != 0,
+        |r, j| (r * 31 + j / 7 * 17) % 5 < 4,
+        |r, j| r % 2 == 1 || j % 16 < 8,
+    ];
+    for threads in [1, 2] {
+        pool(threads).install(|| {
+            for &(m, k, n) in &shapes {
+                for (z, zero) in patterns.iter().enumerate() {
+                    for bad in [0.0, f32::NAN, f32::INFINITY] {
+                        let mut a = values(m * k, 1);
+                        if bad != 0.0 {
+                            a[m * k / 3] = bad;
+                        }
+                        let mut b = values(k * n, 2);
+                        for (i, x) in b.iter_mut().enumerate() {
+                            if zero(i / n, i % n) {
+                                *x = if i % 5 == 0 { -0.0 } else { 0.0 };
+                            }
+                        }
+                        let mut c = vec![0.0; m * n];
+                        kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
+                        let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
+                        let (mut p2, mut v2) = (p1.clone(), v1.clone());
+                        elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
+                        kernels::gemm_update(
+                            m,
+                            k,
+                            n,
+                            &a,
+                            (1, m),
+                            &b,
+                            (n, 1),
+                            [&mut p2, &mut v2],
+                            &toy_update,
+                        );
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        let what = format!("{m}x{k}x{n}, pattern {z}, {bad} in A, {threads}t");
+                        assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
+                    }
+                }
+            }
+        });
+    }
+}
+
 #[test]
 fn streaming_covers_the_vae_weight_gradients() {
     if !kernels::avx2_available() {

@@ -462,6 +462,48 @@ fn x_wt_one_and_two_threads_agree() {
     }
 }
 
+/// A tall, thin product with a column-major `A` (a weight gradient `Gᵀ·z` into a 2-wide
+/// layer) runs transposed on the small path: bitwise what the small path gives untransposed
+/// (the same sums in the same order), and the naive result to float tolerance.
+#[test]
+fn thin_weight_gradient_runs_transposed_with_the_same_bits() {
+    if !kernels::avx2_available() {
+        return;
+    }
+    for &(m, k, n) in &[(512, 32, 2), (64, 9, 8), (400, 128, 3)] {
+        assert_eq!(
+            kernels::auto_choice_for_strides(m, k, n, (1, m), (n, 1)),
+            kernels::AutoChoice::SmallTransposed,
+            "{m}x{k}x{n}"
+        );
+        let mut rng = Rng(7);
+        let a = fill(m * k, &mut rng, Rng::float);
+        let b = fill(k * n, &mut rng, Rng::float);
+        for beta in [0.0, 1.0, -0.5] {
+            let run = |kern| {
+                let mut c = fill(m * n, &mut Rng(3), Rng::float);
+                gemm_with(kern, m, k, n, 1.5, &a, 1, m, &b, n, 1, beta, &mut c, n, 1);
+                c
+            };
+            let mut small = fill(m * n, &mut Rng(3), Rng::float);
+            kernels::gemm_small(m, k, n, 1.5, &a, 1, m, &b, n, 1, beta, &mut small, n, 1);
+            let auto = run(Kernel::Auto);
+            assert!(
+                auto.iter()
+                    .zip(&small)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{m}x{k}x{n} beta {beta}: transposed differs from the small path"
+            );
+            for (g, w) in auto.iter().zip(&run(Kernel::Naive)) {
+                assert!(
+                    (g - w).abs() <= 1e-3 * (1.0 + w.abs()),
+                    "{m}x{k}x{n}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------ bounds checks
 
 #[test]

@@ -231,7 +231,7 @@ unsafe fn gemm_serial<K: MicroKernel>(
 /// supports `K`'s features.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn row_of_tiles<K: MicroKernel>(
+pub(crate) unsafe fn row_of_tiles<K: MicroKernel>(
     mc: usize,
     kc: usize,
     pa: &[f32],
@@ -257,59 +257,4 @@ unsafe fn row_of_tiles<K: MicroKernel>(
             )
         };
     }
-}
-
-/// Rows of `C` computed per call of [`rows_then`]'s consumer: 48 x 784 x 4 B = 147 KiB for
-/// the VAE's widest weight, so the block stays in the 512 KiB L2 next to the packed `B`.
-pub(crate) const CONSUMED_ROWS: usize = 48;
-
-/// `C = A·B` for one range of rows `i0..i1`, computed [`CONSUMED_ROWS`] rows at a time into
-/// `scratch` (`alpha` 1, `beta` 0), each block handed to `consume(row, block)` while it is
-/// still in cache. `B` is packed once for the whole range. Every element is the same
-/// micro-kernel sum as in [`gemm_blocked`] (one `kc` block, so the same rounding), whatever
-/// the rows.
-///
-/// # Safety
-/// The views are valid for `m x k` / `k x n` reads with `i1 <= m`; `0 < k <= K::KC` and
-/// `n <= K::NC`; `scratch` holds `CONSUMED_ROWS * n` floats; the CPU supports `K`'s features.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn rows_then<K: MicroKernel>(
-    (i0, i1): (usize, usize),
-    k: usize,
-    n: usize,
-    a: MatRef,
-    b: MatRef,
-    scratch: &mut [f32],
-    consume: &(dyn Fn(usize, &[f32]) + Sync),
-) {
-    debug_assert!(k > 0 && k <= K::KC && n <= K::NC);
-    debug_assert_eq!(CONSUMED_ROWS % K::MR, 0);
-    let rows_max = CONSUMED_ROWS.min((i1 - i0).next_multiple_of(K::MR));
-    with_buffers(rows_max * k, n.next_multiple_of(K::NR) * k, |pa, pb| {
-        // SAFETY: (0, 0) + k x n is the checked B.
-        unsafe { K::pack_b(k, n, b, pb) };
-        for ic in (i0..i1).step_by(CONSUMED_ROWS) {
-            let mc = CONSUMED_ROWS.min(i1 - ic);
-            let block = &mut scratch[..mc * n];
-            let c = MatMut::new(block, n, 1);
-            // SAFETY: (ic, 0) + mc x k is inside the checked A.
-            unsafe { K::pack_a(mc, k, a.at(ic, 0), pa) };
-            for jr in (0..n).step_by(K::NR) {
-                // SAFETY: panel jr / NR of the packed B; (0, jr) + mc x cols of the block.
-                unsafe {
-                    row_of_tiles::<K>(
-                        mc,
-                        k,
-                        pa,
-                        pb[jr * k..].as_ptr(),
-                        1.0,
-                        0.0,
-                        c.at(0, jr),
-                        K::NR.min(n - jr),
-                    )
-                };
-            }
-            consume(ic, block);
-        }
-    });
 }

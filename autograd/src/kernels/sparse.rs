@@ -74,3 +74,45 @@ pub(crate) fn copy_rows(
         }
     }
 }
+
+/// Per-panel form of [`kept_rows`] and [`copy_rows`], for a packed operand whose zero rows
+/// differ from panel to panel (the `x` of a weight gradient `Gᵀ·x`: a 16-pixel stretch is
+/// blank in some images and not in others). For each panel `q`, the rows not zero in that
+/// panel go to `lists[q * k..][..counts[q]]` (in order) and are copied back to back into
+/// `dst` at the panel's own offset `q * w * k`. Returns the total of kept rows; nothing is
+/// copied (and the lists are not to be used) when that total is not at least `1 / MIN_SHARE`
+/// short of `k * panels`.
+pub(crate) fn compact_panels(
+    w: usize,
+    k: usize,
+    panels: usize,
+    packed: &[f32],
+    lists: &mut [u32],
+    counts: &mut [u32],
+    dst: &mut [f32],
+) -> usize {
+    let mut total = 0;
+    for q in 0..panels {
+        let panel = &packed[q * w * k..][..w * k];
+        let list = &mut lists[q * k..][..k];
+        let mut kept = 0;
+        for (p, row) in panel.chunks_exact(w).enumerate() {
+            let bits = row.iter().fold(0u32, |acc, &x| acc | (x.to_bits() << 1));
+            list[kept] = p as u32;
+            kept += usize::from(bits != 0);
+        }
+        counts[q] = kept as u32;
+        total += kept;
+    }
+    if !worth(k * panels, total) {
+        return total;
+    }
+    for q in 0..panels {
+        let kept = counts[q] as usize;
+        let (src, out) = (&packed[q * w * k..], &mut dst[q * w * k..]);
+        for (t, &p) in lists[q * k..][..kept].iter().enumerate() {
+            out[t * w..][..w].copy_from_slice(&src[p as usize * w..][..w]);
+        }
+    }
+    total
+}
