@@ -118,51 +118,81 @@ fn streamed_update_with_zero_columns_is_bitwise_the_stored_one() {
 }
 
 /// `B` whose zero stretches differ from row to row (images with blank stretches in different
-/// places: the streamed product then sums each 16-column panel over its own non-zero rows),
-/// with `+0` and `-0`, and `A` finite or holding a NaN or an infinity: every bit must match
-/// the stored product's.
+/// places) and `A` with zero rows and scattered zeros (the gradient of a ReLU layer whose
+/// units are mostly silent), with `+0` and `-0`: the streamed product then sums each tile over
+/// the rows where both operands hold a non-zero. With a NaN or an infinity in `A` or in `B`
+/// every term counts. Every bit must match the stored product's.
 #[test]
-fn streamed_update_with_zero_stretches_per_row_is_bitwise_the_stored_one() {
-    let shapes = [(512, 32, 784), (50, 32, 100), (48, 5, 40), (13, 32, 16)];
-    let patterns: [fn(usize, usize) -> bool; 3] = [
+fn streamed_update_with_zero_terms_is_bitwise_the_stored_one() {
+    let shapes = [
+        (512, 32, 784),
+        (50, 32, 100),
+        (48, 5, 40),
+        (13, 32, 16),
+        (30, 64, 20),
+    ];
+    let b_zero: [fn(usize, usize) -> bool; 4] = [
+        |_, _| false,
         |r, j| (j / 16 + r) % 3 != 0,
         |r, j| (r * 31 + j / 7 * 17) % 5 < 4,
         |r, j| r % 2 == 1 || j % 16 < 8,
     ];
+    // A is m x k: row i (a hidden unit), column p (an image).
+    let a_zero: [fn(usize, usize) -> bool; 3] = [
+        |_, _| false,
+        |i, _| i % 4 != 1,
+        |i, p| (i * 7 + p * 13) % 10 != 0,
+    ];
     for threads in [1, 2] {
         pool(threads).install(|| {
             for &(m, k, n) in &shapes {
-                for (z, zero) in patterns.iter().enumerate() {
-                    for bad in [0.0, f32::NAN, f32::INFINITY] {
-                        let mut a = values(m * k, 1);
-                        if bad != 0.0 {
-                            a[m * k / 3] = bad;
-                        }
-                        let mut b = values(k * n, 2);
-                        for (i, x) in b.iter_mut().enumerate() {
-                            if zero(i / n, i % n) {
-                                *x = if i % 5 == 0 { -0.0 } else { 0.0 };
+                for (zb, b_zero) in b_zero.iter().enumerate() {
+                    for (za, a_zero) in a_zero.iter().enumerate() {
+                        for (bad, in_a) in [(0.0, true), (f32::NAN, true), (f32::INFINITY, false)] {
+                            let mut a = values(m * k, 1);
+                            for (e, x) in a.iter_mut().enumerate() {
+                                // Column-major: element e is (e % m, e / m).
+                                if a_zero(e % m, e / m) {
+                                    *x = if e % 3 == 0 { -0.0 } else { 0.0 };
+                                }
                             }
+                            let mut b = values(k * n, 2);
+                            for (e, x) in b.iter_mut().enumerate() {
+                                if b_zero(e / n, e % n) {
+                                    *x = if e % 5 == 0 { -0.0 } else { 0.0 };
+                                }
+                            }
+                            if bad != 0.0 {
+                                if in_a {
+                                    a[m * k / 3] = bad;
+                                } else {
+                                    b[k * n / 2] = bad;
+                                }
+                            }
+                            let mut c = vec![0.0; m * n];
+                            kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
+                            let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
+                            let (mut p2, mut v2) = (p1.clone(), v1.clone());
+                            elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
+                            kernels::gemm_update(
+                                m,
+                                k,
+                                n,
+                                &a,
+                                (1, m),
+                                &b,
+                                (n, 1),
+                                [&mut p2, &mut v2],
+                                &toy_update,
+                            );
+                            let bits =
+                                |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            let what = format!(
+                                "{m}x{k}x{n}, B zeros {zb}, A zeros {za}, {bad} in {}, {threads}t",
+                                if in_a { "A" } else { "B" }
+                            );
+                            assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
                         }
-                        let mut c = vec![0.0; m * n];
-                        kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
-                        let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
-                        let (mut p2, mut v2) = (p1.clone(), v1.clone());
-                        elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
-                        kernels::gemm_update(
-                            m,
-                            k,
-                            n,
-                            &a,
-                            (1, m),
-                            &b,
-                            (n, 1),
-                            [&mut p2, &mut v2],
-                            &toy_update,
-                        );
-                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                        let what = format!("{m}x{k}x{n}, pattern {z}, {bad} in A, {threads}t");
-                        assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
                     }
                 }
             }

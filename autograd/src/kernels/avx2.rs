@@ -91,11 +91,11 @@ unsafe fn packed_tile(
     unsafe {
         match rows {
             6 => full_tile(kc, a.ptr, b, alpha, beta, c, cols),
-            5 => tile_core::<5, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
-            4 => tile_core::<4, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
-            3 => tile_core::<3, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
-            2 => tile_core::<2, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
-            _ => tile_core::<1, 2, false, false>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            5 => tile_core::<5, 2, false, DENSE>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            4 => tile_core::<4, 2, false, DENSE>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            3 => tile_core::<3, 2, false, DENSE>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            2 => tile_core::<2, 2, false, DENSE>(kc, &[], a, b, NR, alpha, beta, c, cols),
+            _ => tile_core::<1, 2, false, DENSE>(kc, &[], a, b, NR, alpha, beta, c, cols),
         }
     }
 }
@@ -268,7 +268,7 @@ pub(crate) unsafe fn strided_tile(
 ) {
     debug_assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
     macro_rules! go {
-        ($nv:literal, $masked:literal, $ix:literal) => {
+        ($nv:literal, $masked:literal, $ix:ident) => {
             // SAFETY: forwarded contract; ROWS == rows.
             unsafe {
                 match rows {
@@ -283,14 +283,14 @@ pub(crate) unsafe fn strided_tile(
         };
     }
     match (cols <= 8, b_padded || cols % 8 == 0, !ks.is_empty()) {
-        (false, true, false) => go!(2, false, false),
-        (false, false, false) => go!(2, true, false),
-        (true, true, false) => go!(1, false, false),
-        (true, false, false) => go!(1, true, false),
-        (false, true, true) => go!(2, false, true),
-        (false, false, true) => go!(2, true, true),
-        (true, true, true) => go!(1, false, true),
-        (true, false, true) => go!(1, true, true),
+        (false, true, false) => go!(2, false, DENSE),
+        (false, false, false) => go!(2, true, DENSE),
+        (true, true, false) => go!(1, false, DENSE),
+        (true, false, false) => go!(1, true, DENSE),
+        (false, true, true) => go!(2, false, A_INDEXED),
+        (false, false, true) => go!(2, true, A_INDEXED),
+        (true, true, true) => go!(1, false, A_INDEXED),
+        (true, false, true) => go!(1, true, A_INDEXED),
     }
 }
 
@@ -328,9 +328,66 @@ unsafe fn lane_mask(valid: usize) -> __m256i {
     _mm256_cmpgt_epi32(_mm256_set1_epi32(valid as i32), idx)
 }
 
+/// [`tile_core`] sums over every `p` in `0..k`.
+const DENSE: u8 = 0;
+/// [`tile_core`] sums over `p` in `ks`, `B` row `t` standing for row `ks[t]`.
+const A_INDEXED: u8 = 1;
+/// [`tile_core`] sums over `p` in `ks`, reading row `ks[t]` of both operands.
+const BOTH_INDEXED: u8 = 2;
+
+/// One tile of packed panels summed over the rows `ks` only (`alpha` 1,
+/// `beta` 0): `C <- Σ_{p in ks} A[:, p] B[p, :]`, in the order of `ks`.
+///
+/// # Safety
+/// `a` / `b` point to packed `k x MR` / `k x NR` panels (full rows readable)
+/// with every `ks[t] < k`; `ks` is not empty; `c` is writable for
+/// `rows x cols` (`rows <= MR`, `cols <= NR`); AVX2+FMA available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn indexed_tile(
+    ks: &[u32],
+    a: *const f32,
+    b: *const f32,
+    c: MatMut,
+    rows: usize,
+    cols: usize,
+) {
+    debug_assert!(!ks.is_empty() && (1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+    let a = MatRef::from_raw(a, 1, MR);
+    let k = ks.len();
+    // SAFETY: forwarded contract, with ROWS == rows.
+    unsafe {
+        match rows {
+            6 => tile_core::<6, 2, false, BOTH_INDEXED>(k, ks, a, b, NR, 1.0, 0.0, c, cols),
+            5 => tile_core::<5, 2, false, BOTH_INDEXED>(k, ks, a, b, NR, 1.0, 0.0, c, cols),
+            4 => tile_core::<4, 2, false, BOTH_INDEXED>(k, ks, a, b, NR, 1.0, 0.0, c, cols),
+            3 => tile_core::<3, 2, false, BOTH_INDEXED>(k, ks, a, b, NR, 1.0, 0.0, c, cols),
+            2 => tile_core::<2, 2, false, BOTH_INDEXED>(k, ks, a, b, NR, 1.0, 0.0, c, cols),
+            _ => tile_core::<1, 2, false, BOTH_INDEXED>(k, ks, a, b, NR, 1.0, 0.0, c, cols),
+        }
+    }
+}
+
+/// Non-x86 stub (never called: `avx2_available()` is false there).
+///
+/// # Safety
+/// Never safe to call.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn indexed_tile(
+    _ks: &[u32],
+    _a: *const f32,
+    _b: *const f32,
+    _c: MatMut,
+    _rows: usize,
+    _cols: usize,
+) {
+    unreachable!("AVX2 kernel called on a non-x86_64 target")
+}
+
 /// The register tile: `ROWS x (8 * NV)` accumulators; `MASKED` loads only
-/// the first `cols` floats of each `B` row; `INDEXED` sums over `p` in `ks`
-/// (consecutive `B` rows) instead of `0..k`.
+/// the first `cols` floats of each `B` row; `IX` says which rows are summed:
+/// all of `0..k` ([`DENSE`]), or `p` in `ks` only, reading `B` row `t` for
+/// it ([`A_INDEXED`], a compacted `B`) or `B` row `ks[t]` ([`BOTH_INDEXED`]).
 ///
 /// # Safety
 /// As [`strided_tile`], with `rows == ROWS` and `cols <= 8 * NV`.
@@ -338,7 +395,7 @@ unsafe fn lane_mask(valid: usize) -> __m256i {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool, const INDEXED: bool>(
+unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool, const IX: u8>(
     k: usize,
     ks: &[u32],
     a: MatRef,
@@ -356,14 +413,16 @@ unsafe fn tile_core<const ROWS: usize, const NV: usize, const MASKED: bool, cons
     }
     let mut acc = [[_mm256_setzero_ps(); NV]; ROWS];
     let (mut ap, mut bp) = (a.ptr, b);
-    let steps = if INDEXED { ks.len() } else { k };
+    let steps = if IX == DENSE { k } else { ks.len() };
     for t in 0..steps {
-        if INDEXED {
+        if IX != DENSE {
             // `A` column ks[t] (< k, the caller's contract).
             // SAFETY: t < ks.len().
-            ap = a
-                .ptr
-                .wrapping_add(unsafe { *ks.get_unchecked(t) } as usize * a.cs);
+            let p = unsafe { *ks.get_unchecked(t) } as usize;
+            ap = a.ptr.wrapping_add(p * a.cs);
+            if IX == BOTH_INDEXED {
+                bp = b.wrapping_add(p * rsb);
+            }
         }
         let mut bv = [_mm256_setzero_ps(); NV];
         for v in 0..NV {

@@ -12,7 +12,7 @@
 //! through a stored gradient; the tests check it.
 
 use super::auto::{AutoChoice, auto_choice_for_strides};
-use super::avx2::{Avx2, MR, NR, strided_tile};
+use super::avx2::{Avx2, MR, NR, indexed_tile};
 use super::blocked::{MicroKernel, row_of_tiles};
 use super::elementwise::{Shared, Update, all_finite_serial, update_chunks};
 use super::layout::{self, MatMut, MatRef};
@@ -106,11 +106,14 @@ pub(crate) const CONSUMED_ROWS: usize = 48;
 /// micro-kernel sum as in the blocked kernel (one `kc` block, so the same rounding), whatever
 /// the rows.
 ///
-/// When the packed `B` has enough rows that are zero within a column panel (the weight
-/// gradient `Gᵀ·x` of a first layer: a 16-pixel stretch of an MNIST image is blank in 42 %
-/// of (image, stretch) pairs at batch 32), each panel keeps its own list of the other rows,
-/// and the tiles of a block whose `A` is finite sum over that list only: bitwise the full
-/// sum, as in the small path (see `sparse.rs`).
+/// Zero terms are left out: a weight gradient `Gᵀ·x` of a first layer at batch 32 has a `B`
+/// (`x`) whose 16-pixel stretches are blank in 42 % of the (image, stretch) pairs, and an `A`
+/// (`Gᵀ`, one row per hidden unit) that is 90 % zero once the ReLU units of the encoder have
+/// settled (half of them silent for the whole batch). Each tile sums over the `k` rows where
+/// both its 6-row strip of `A` and its 16-column panel of `B` hold a non-zero (`k <= 64`,
+/// as bit masks). That is bitwise the full sum when both operands are finite (a left-out
+/// term is `a · 0 = ±0` or `0 · b = ±0`, which leaves a sum started from `+0` as it was); a
+/// block with a NaN or an infinity in `A`, or a `B` holding one, sums every term.
 ///
 /// # Safety
 /// The views are valid for `m x k` / `k x n` reads with `i1 <= m`; `0 < k <= KC` and
@@ -129,79 +132,84 @@ unsafe fn rows_then(
     debug_assert_eq!(CONSUMED_ROWS % MR, 0);
     let rows_max = CONSUMED_ROWS.min((i1 - i0).next_multiple_of(MR));
     let panels = n.div_ceil(NR);
-    let b_len = panels * NR * k;
-    with_buffers(rows_max * k, 2 * b_len, |pa, pbc| {
-        let (pb, pc) = pbc.split_at_mut(b_len);
+    with_buffers(rows_max * k, panels * NR * k, |pa, pb| {
         // SAFETY: (0, 0) + k x n is the checked B.
         unsafe { Avx2::pack_b(k, n, b, pb) };
-        sparse::with_row_list(panels * (k + 1), |lists| {
-            let (lists, counts) = lists.split_at_mut(panels * k);
-            let kept = sparse::compact_panels(NR, k, panels, pb, lists, counts, pc);
-            let sparse = sparse::worth(panels * k, kept);
-            for ic in (i0..i1).step_by(CONSUMED_ROWS) {
-                let mc = CONSUMED_ROWS.min(i1 - ic);
-                let block = &mut scratch[..mc * n];
-                let c = MatMut::new(block, n, 1);
-                // SAFETY: (ic, 0) + mc x k is inside the checked A.
-                unsafe { Avx2::pack_a(mc, k, a.at(ic, 0), pa) };
-                let a_len = mc.next_multiple_of(MR) * k;
-                let skip = sparse && all_finite_serial(&pa[..a_len]);
+        let pb_used = &pb[..panels * NR * k];
+        // Terms are left out only when both operands are finite and k fits a mask.
+        let maskable = k <= sparse::MASK_ROWS && all_finite_serial(pb_used);
+        let mut b_rows = [0u64; MAX_PANELS];
+        let b_sparse = maskable && sparse::panel_masks(NR, k, pb_used, &mut b_rows[..panels]);
+        for ic in (i0..i1).step_by(CONSUMED_ROWS) {
+            let mc = CONSUMED_ROWS.min(i1 - ic);
+            let block = &mut scratch[..mc * n];
+            let c = MatMut::new(block, n, 1);
+            // SAFETY: (ic, 0) + mc x k is inside the checked A.
+            unsafe { Avx2::pack_a(mc, k, a.at(ic, 0), pa) };
+            let strips = mc.div_ceil(MR);
+            let pa_used = &pa[..strips * MR * k];
+            let mut a_rows = [0u64; CONSUMED_ROWS / MR];
+            let a_maskable = maskable && all_finite_serial(pa_used);
+            let a_sparse = a_maskable && sparse::panel_masks(MR, k, pa_used, &mut a_rows[..strips]);
+            let skip = a_maskable && (a_sparse || b_sparse);
+            if !skip {
                 for jr in (0..n).step_by(NR) {
-                    let cols = NR.min(n - jr);
-                    let q = jr / NR;
-                    if !skip {
-                        // SAFETY: panel q of the packed B; (0, jr) + mc x cols of the block.
-                        unsafe {
-                            row_of_tiles::<Avx2>(
-                                mc,
-                                k,
-                                pa,
-                                pb[q * NR * k..].as_ptr(),
-                                1.0,
-                                0.0,
-                                c.at(0, jr),
-                                cols,
-                            )
-                        };
-                        continue;
-                    }
-                    let ks = &lists[q * k..][..counts[q] as usize];
-                    for ir in (0..mc).step_by(MR) {
-                        let rows = MR.min(mc - ir);
-                        // SAFETY: (ir, jr) + rows x cols is inside the block.
-                        let tile = unsafe { c.at(ir, jr) };
-                        if ks.is_empty() {
-                            // Every term is `a · 0` with `a` finite: the sum is +0.
-                            for r in 0..rows {
-                                // SAFETY: row r, columns 0..cols of the tile.
-                                unsafe { std::slice::from_raw_parts_mut(tile.ptr_at(r, 0), cols) }
-                                    .fill(0.0);
-                            }
-                            continue;
-                        }
-                        // SAFETY: AVX2+FMA available; the packed A panel ir / MR (k x MR,
-                        // read through its strides at the rows in `ks`, all < k); panel q of
-                        // the compacted B holds `ks.len()` full rows of NR floats; the tile
-                        // is inside the block.
-                        unsafe {
-                            strided_tile(
-                                k,
-                                ks,
-                                MatRef::from_raw(pa[ir * k..].as_ptr(), 1, MR),
-                                pc[q * NR * k..].as_ptr(),
-                                NR,
-                                true,
-                                1.0,
-                                0.0,
-                                tile,
-                                rows,
-                                cols,
-                            )
-                        };
-                    }
+                    // SAFETY: panel jr / NR of the packed B; (0, jr) + mc x cols of the block.
+                    unsafe {
+                        row_of_tiles::<Avx2>(
+                            mc,
+                            k,
+                            pa,
+                            pb[jr * k..].as_ptr(),
+                            1.0,
+                            0.0,
+                            c.at(0, jr),
+                            NR.min(n - jr),
+                        )
+                    };
                 }
                 consume(ic, block);
+                continue;
             }
-        });
+            let full = sparse::full_mask(k);
+            for (q, jr) in (0..n).step_by(NR).enumerate() {
+                let cols = NR.min(n - jr);
+                let bm = if maskable { b_rows[q] } else { full };
+                for (s, ir) in (0..mc).step_by(MR).enumerate() {
+                    let rows = MR.min(mc - ir);
+                    let am = if a_maskable { a_rows[s] } else { full };
+                    // SAFETY: (ir, jr) + rows x cols is inside the block.
+                    let tile = unsafe { c.at(ir, jr) };
+                    let mut ks = [0u32; sparse::MASK_ROWS];
+                    let kept = sparse::mask_rows(am & bm, &mut ks);
+                    if kept == 0 {
+                        // Every term is `a · 0` or `0 · b` with `a`, `b` finite: the sum is +0.
+                        for r in 0..rows {
+                            // SAFETY: row r, columns 0..cols of the tile.
+                            unsafe { std::slice::from_raw_parts_mut(tile.ptr_at(r, 0), cols) }
+                                .fill(0.0);
+                        }
+                        continue;
+                    }
+                    // SAFETY: AVX2+FMA available; strip s of the packed A and panel q of the
+                    // packed B are k x MR / k x NR with full rows, every ks[t] < k; the tile
+                    // is inside the block.
+                    unsafe {
+                        indexed_tile(
+                            &ks[..kept],
+                            pa[ir * k..].as_ptr(),
+                            pb[jr * k..].as_ptr(),
+                            tile,
+                            rows,
+                            cols,
+                        )
+                    };
+                }
+            }
+            consume(ic, block);
+        }
     });
 }
+
+/// Column panels of a packed `B` at most: `NC / NR`.
+const MAX_PANELS: usize = 3072 / NR;

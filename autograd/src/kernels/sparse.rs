@@ -75,44 +75,42 @@ pub(crate) fn copy_rows(
     }
 }
 
-/// Per-panel form of [`kept_rows`] and [`copy_rows`], for a packed operand whose zero rows
-/// differ from panel to panel (the `x` of a weight gradient `Gᵀ·x`: a 16-pixel stretch is
-/// blank in some images and not in others). For each panel `q`, the rows not zero in that
-/// panel go to `lists[q * k..][..counts[q]]` (in order) and are copied back to back into
-/// `dst` at the panel's own offset `q * w * k`. Returns the total of kept rows; nothing is
-/// copied (and the lists are not to be used) when that total is not at least `1 / MIN_SHARE`
-/// short of `k * panels`.
-pub(crate) fn compact_panels(
-    w: usize,
-    k: usize,
-    panels: usize,
-    packed: &[f32],
-    lists: &mut [u32],
-    counts: &mut [u32],
-    dst: &mut [f32],
-) -> usize {
-    let mut total = 0;
-    for q in 0..panels {
+/// Rows of a packed operand that [`panel_masks`] can describe: one bit each in a `u64`.
+pub(crate) const MASK_ROWS: usize = 64;
+
+/// For each `w`-wide panel `q` of a packed operand (`k <= MASK_ROWS` rows a panel, `p`-major),
+/// sets bit `p` of `masks[q]` when row `p` of that panel is not zero (`+0` and `-0` count as
+/// zero). Returns whether leaving the zero rows out is worth it: at least `1 / MIN_SHARE` of
+/// the rows of all panels together are zero.
+pub(crate) fn panel_masks(w: usize, k: usize, packed: &[f32], masks: &mut [u64]) -> bool {
+    debug_assert!(k <= MASK_ROWS);
+    let mut kept = 0;
+    for (q, mask) in masks.iter_mut().enumerate() {
         let panel = &packed[q * w * k..][..w * k];
-        let list = &mut lists[q * k..][..k];
-        let mut kept = 0;
+        let mut m = 0u64;
         for (p, row) in panel.chunks_exact(w).enumerate() {
             let bits = row.iter().fold(0u32, |acc, &x| acc | (x.to_bits() << 1));
-            list[kept] = p as u32;
-            kept += usize::from(bits != 0);
+            m |= u64::from(bits != 0) << p;
         }
-        counts[q] = kept as u32;
-        total += kept;
+        *mask = m;
+        kept += m.count_ones() as usize;
     }
-    if !worth(k * panels, total) {
-        return total;
+    let all = k * masks.len();
+    all - kept >= all.div_ceil(MIN_SHARE)
+}
+
+/// The mask with the bits of rows `0..k` set (`k <= MASK_ROWS`).
+pub(crate) fn full_mask(k: usize) -> u64 {
+    if k >= 64 { u64::MAX } else { (1u64 << k) - 1 }
+}
+
+/// Writes the indices of the set bits of `mask` into `ks`, lowest first; returns how many.
+pub(crate) fn mask_rows(mut mask: u64, ks: &mut [u32; MASK_ROWS]) -> usize {
+    let mut kept = 0;
+    while mask != 0 {
+        ks[kept] = mask.trailing_zeros();
+        kept += 1;
+        mask &= mask - 1;
     }
-    for q in 0..panels {
-        let kept = counts[q] as usize;
-        let (src, out) = (&packed[q * w * k..], &mut dst[q * w * k..]);
-        for (t, &p) in lists[q * k..][..kept].iter().enumerate() {
-            out[t * w..][..w].copy_from_slice(&src[p as usize * w..][..w]);
-        }
-    }
-    total
+    kept
 }
