@@ -38,6 +38,7 @@ mod naive;
 mod pack;
 mod parallel;
 mod portable;
+mod shallow;
 mod small;
 mod sparse;
 mod team;

@@ -23,6 +23,7 @@ use super::blocked;
 use super::layout::{MatMut, MatRef};
 use super::pack;
 use super::parallel;
+use super::shallow;
 use super::sparse;
 
 /// No-pack GEMM (AVX2+FMA), or the portable blocked kernel without AVX2.
@@ -39,6 +40,11 @@ pub(crate) fn gemm(
 ) {
     if !super::avx2_available() {
         return blocked::gemm_portable(m, k, n, alpha, a, b, beta, c);
+    }
+    if k <= shallow::MAX_K && c.cs == 1 {
+        // SAFETY: AVX2+FMA available, 1 <= k <= MAX_K (k == 0 never reaches a kernel), unit
+        // column stride of C, views checked by the caller.
+        return unsafe { shallow::gemm(m, k, n, alpha, a, b, beta, c) };
     }
     if b.cs == 1 {
         // B rows read in place: panel `j / NR` starts NR columns further.
