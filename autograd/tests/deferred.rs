@@ -200,6 +200,53 @@ fn streamed_update_with_zero_terms_is_bitwise_the_stored_one() {
     }
 }
 
+/// On hot workers every block of rows is a piece claimed by whichever thread is free, each
+/// thread packing `B` once per call: the result must still be bitwise the stored product's,
+/// call after call (with operands that change between calls, and zero terms to leave out).
+#[test]
+fn streamed_update_on_hot_workers_is_bitwise_the_stored_one() {
+    let shapes = [(784, 32, 512), (512, 32, 784), (100, 7, 70), (50, 32, 100)];
+    pool(2).install(|| {
+        kernels::with_hot_workers(|| {
+            for round in 0..3 {
+                for &(m, k, n) in &shapes {
+                    let mut a = values(m * k, 1 + round);
+                    for (e, x) in a.iter_mut().enumerate() {
+                        if (e % m) % 3 != 0 {
+                            *x = 0.0;
+                        }
+                    }
+                    let mut b = values(k * n, 2 + round);
+                    for (e, x) in b.iter_mut().enumerate() {
+                        if (e % n / 16 + e / n) % 2 == 0 {
+                            *x = 0.0;
+                        }
+                    }
+                    let mut c = vec![0.0; m * n];
+                    kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
+                    let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
+                    let (mut p2, mut v2) = (p1.clone(), v1.clone());
+                    elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
+                    kernels::gemm_update(
+                        m,
+                        k,
+                        n,
+                        &a,
+                        (1, m),
+                        &b,
+                        (n, 1),
+                        [&mut p2, &mut v2],
+                        &toy_update,
+                    );
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    let what = format!("{m}x{k}x{n}, round {round}");
+                    assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
+                }
+            }
+        })
+    });
+}
+
 #[test]
 fn streaming_covers_the_vae_weight_gradients() {
     if !kernels::avx2_available() {

@@ -19,6 +19,9 @@ use super::layout::{self, MatMut, MatRef};
 use super::pack::{with_buffers, with_c_buffer};
 use super::parallel;
 use super::sparse;
+use super::team;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Whether [`gemm_update`] streams this product block by block. Otherwise (no AVX2+FMA, a
 /// shape [`super::Kernel::Auto`] does not send to the blocked kernel, `k > 256` or
@@ -85,15 +88,54 @@ pub fn gemm_update<const N: usize>(
         let rows = ptrs.map(|p| unsafe { p.range(lo, hi) });
         update(block, rows)
     };
-    // One range of whole rows of C per thread, on tile boundaries.
-    parallel::for_each_chunk(m, parallel::product_rows(2 * n * k), MR, &|i0, i1| {
+    let call = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+    let rows = |i0: usize, i1: usize| {
         with_c_buffer(CONSUMED_ROWS * n, |scratch| {
             // SAFETY: AVX2+FMA detected and 0 < k <= KC, n <= NC (`gemm_update_streams`);
             // the views were checked above; rows i0..i1 lie inside A; the scratch holds
             // CONSUMED_ROWS rows of C.
-            unsafe { rows_then((i0, i1), k, n, a, b, scratch, &consume) }
+            unsafe { rows_then(call, (i0, i1), k, n, a, b, scratch, &consume) }
         })
-    });
+    };
+    // On hot workers, each block of rows is a piece of its own, claimed by whichever thread
+    // is free: a thread slowed down for a while (or holding the busier rows of a sparse
+    // product) then does fewer blocks, instead of the other one waiting at the end. Each
+    // thread packs `B` once per call. Otherwise, one range of whole rows per thread.
+    let blocks = m.div_ceil(CONSUMED_ROWS);
+    let split = parallel::product_rows(2 * n * k);
+    if blocks > 1 && team::is_hot() && m >= split.hot {
+        let piece = |i: usize| rows(i * CONSUMED_ROWS, m.min((i + 1) * CONSUMED_ROWS));
+        if team::try_run(blocks, &piece) {
+            return;
+        }
+    }
+    parallel::for_each_chunk(m, split, MR, &rows);
+}
+
+/// Numbers the calls of [`gemm_update`], so that a thread knows whether the `B` it packed
+/// last is this call's.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's packed `B` (with its row masks), kept from one piece of a [`gemm_update`] call
+/// to the next piece of the same call that the thread runs.
+#[derive(Default)]
+struct PackedB {
+    /// The call it was packed for (0: none).
+    call: u64,
+    /// The `ceil(n / NR)` panels, `k x NR` each.
+    panels: Vec<f32>,
+    /// Per panel, the rows that are not zero (when `maskable`).
+    rows: Vec<u64>,
+    /// `k <= MASK_ROWS` and `B` finite: terms may be left out.
+    maskable: bool,
+    /// Enough zero rows in the panels to be worth leaving out.
+    sparse: bool,
+}
+
+thread_local! {
+    /// This thread's [`PackedB`] (taken out while in use, so that a re-entrant call gets a
+    /// fresh one).
+    static PACKED_B: Cell<PackedB> = Cell::new(PackedB::default());
 }
 
 /// Rows of `C` computed per call of [`rows_then`]'s consumer: 48 x 784 x 4 B = 147 KiB for
@@ -120,6 +162,7 @@ pub(crate) const CONSUMED_ROWS: usize = 48;
 /// `n <= NC`; `scratch` holds `CONSUMED_ROWS * n` floats; AVX2+FMA available.
 #[allow(clippy::too_many_arguments)]
 unsafe fn rows_then(
+    call: u64,
     (i0, i1): (usize, usize),
     k: usize,
     n: usize,
@@ -132,14 +175,21 @@ unsafe fn rows_then(
     debug_assert_eq!(CONSUMED_ROWS % MR, 0);
     let rows_max = CONSUMED_ROWS.min((i1 - i0).next_multiple_of(MR));
     let panels = n.div_ceil(NR);
-    with_buffers(rows_max * k, panels * NR * k, |pa, pb| {
+    let mut packed = PACKED_B.take();
+    if packed.call != call {
+        packed.panels.resize(panels * NR * k, 0.0);
         // SAFETY: (0, 0) + k x n is the checked B.
-        unsafe { Avx2::pack_b(k, n, b, pb) };
-        let pb_used = &pb[..panels * NR * k];
+        unsafe { Avx2::pack_b(k, n, b, &mut packed.panels) };
         // Terms are left out only when both operands are finite and k fits a mask.
-        let maskable = k <= sparse::MASK_ROWS && all_finite_serial(pb_used);
-        let mut b_rows = [0u64; MAX_PANELS];
-        let b_sparse = maskable && sparse::panel_masks(NR, k, pb_used, &mut b_rows[..panels]);
+        packed.maskable = k <= sparse::MASK_ROWS && all_finite_serial(&packed.panels);
+        packed.rows.resize(panels, 0);
+        packed.sparse =
+            packed.maskable && sparse::panel_masks(NR, k, &packed.panels, &mut packed.rows);
+        packed.call = call;
+    }
+    let (pb, b_rows) = (&packed.panels[..], &packed.rows[..]);
+    let (maskable, b_sparse) = (packed.maskable, packed.sparse);
+    with_buffers(rows_max * k, 0, |pa, _| {
         for ic in (i0..i1).step_by(CONSUMED_ROWS) {
             let mc = CONSUMED_ROWS.min(i1 - ic);
             let block = &mut scratch[..mc * n];
@@ -209,7 +259,5 @@ unsafe fn rows_then(
             consume(ic, block);
         }
     });
+    PACKED_B.set(packed);
 }
-
-/// Column panels of a packed `B` at most: `NC / NR`.
-const MAX_PANELS: usize = 3072 / NR;
