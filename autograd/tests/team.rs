@@ -26,9 +26,10 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Products big enough to be split (row-major, `x · Wᵀ`, and `Aᵀ·B` forms).
-const SHAPES: [(usize, usize, usize, bool); 5] = [
+const SHAPES: [(usize, usize, usize, bool); 6] = [
     (512, 384, 640, false),
     (32, 784, 512, true),
+    (32, 512, 784, true),
     (32, 512, 784, false),
     (784, 32, 512, false),
     (97, 1001, 203, true),

@@ -67,8 +67,10 @@ fn leaving_out_zero_rows_keeps_every_bit() {
         |p, k| p != k / 2,
         |_, _| true,
     ];
-    for threads in [1, 2] {
-        pool(threads).install(|| {
+    // 1 thread, 2 threads, and 2 hot threads (which cut the rows into pieces claimed as
+    // the threads come free).
+    for (threads, hot) in [(1, false), (2, false), (2, true)] {
+        let run = || {
             for &(m, k, n) in &shapes {
                 for (z, zero) in patterns.iter().enumerate() {
                     for beta in [0.0, 1.0, 0.5] {
@@ -81,9 +83,17 @@ fn leaving_out_zero_rows_keeps_every_bit() {
                             .iter()
                             .zip(&want)
                             .all(|(g, w)| g.to_bits() == w.to_bits());
-                        assert!(same, "{m}x{k}x{n}, pattern {z}, beta {beta}, {threads}t");
+                        let what = format!("{m}x{k}x{n}, pattern {z}, beta {beta}");
+                        assert!(same, "{what}, {threads}t, hot {hot}");
                     }
                 }
+            }
+        };
+        pool(threads).install(|| {
+            if hot {
+                kernels::with_hot_workers(run)
+            } else {
+                run()
             }
         });
     }

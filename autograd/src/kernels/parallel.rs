@@ -81,6 +81,37 @@ pub(crate) fn for_each_block<F>(
     }
 }
 
+/// Rows of `C` per piece in [`for_each_row_piece`]: 8 tiles of 6 rows.
+pub(crate) const PIECE_ROWS: usize = 48;
+
+/// Like [`for_each_block`] for a product whose operands cost nothing to share between
+/// pieces (the small path: `A` read in place, `B` packed once before), and tall enough:
+/// on hot workers, `C` is cut into pieces of [`PIECE_ROWS`] whole rows, each claimed by
+/// whichever thread is free, so that a thread slowed down for a while does fewer pieces
+/// instead of the other waiting for it at the end. Otherwise, as [`for_each_block`].
+pub(crate) fn for_each_row_piece<F>(
+    m: usize,
+    n: usize,
+    k: usize,
+    mr: usize,
+    nr: usize,
+    c: MatMut,
+    f: &F,
+) where
+    F: Fn(usize, usize, usize, usize) + Sync,
+{
+    debug_assert_eq!(PIECE_ROWS % mr, 0);
+    let flop = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
+    let pieces = m.div_ceil(PIECE_ROWS);
+    if pieces >= 3 && team::is_hot() && flop >= PAR_MIN_FLOP_HOT && disjoint(m, n, c) {
+        let piece = |i: usize| f(i * PIECE_ROWS, m.min((i + 1) * PIECE_ROWS), 0, n);
+        if team::try_run(pieces, &piece) {
+            return;
+        }
+    }
+    for_each_block(m, n, k, mr, nr, c, f)
+}
+
 /// The [`MinLen`] of a product counted in rows of `C`, each row costing
 /// `row_flop` flops: a product of `m` rows is split over threads (by
 /// [`for_each_chunk`]) when it reaches [`for_each_block`]'s flop thresholds.

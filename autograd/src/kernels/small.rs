@@ -172,7 +172,7 @@ unsafe fn blocks(
     beta: f32,
     c: MatMut,
 ) {
-    parallel::for_each_block(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
+    parallel::for_each_row_piece(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
         // SAFETY: block [i0, i1) x [j0, j1) of the checked views, disjoint
         // from other tasks; j0 is a multiple of NR, so its first panel is
         // panel j0 / NR (the caller's contract).
