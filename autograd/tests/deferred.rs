@@ -16,6 +16,22 @@ fn toy_update(g: &[f32], [p, v]: [&mut [f32]; 2]) {
     }
 }
 
+/// `gemm_update` over `A` (`m x k`, column-major, as `Gᵀ`) and `B` (`k x n`, row-major)
+/// against the same update over the stored `gemm` result: the parameter and the state must
+/// match bit for bit.
+fn assert_streamed_is_stored((m, k, n): (usize, usize, usize), a: &[f32], b: &[f32], what: &str) {
+    let mut c = vec![0.0; m * n];
+    kernels::gemm(m, k, n, 1.0, a, 1, m, b, n, 1, 0.0, &mut c, n, 1);
+    let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
+    let (mut p2, mut v2) = (p1.clone(), v1.clone());
+    elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
+    let state = [&mut p2[..], &mut v2[..]];
+    kernels::gemm_update(m, k, n, a, (1, m), b, (n, 1), state, &toy_update);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let same = bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2);
+    assert!(same, "streamed update differs from the stored one: {what}");
+}
+
 /// `gemm_update` against the same update over a stored `gemm` result, for `A` row- or
 /// column-major, on 1 and 2 threads: bitwise equal buffers.
 #[test]
@@ -90,26 +106,9 @@ fn streamed_update_with_zero_columns_is_bitwise_the_stored_one() {
                                 *x = 0.0;
                             }
                         }
-                        let mut c = vec![0.0; m * n];
-                        kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
-                        let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
-                        let (mut p2, mut v2) = (p1.clone(), v1.clone());
-                        elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
-                        kernels::gemm_update(
-                            m,
-                            k,
-                            n,
-                            &a,
-                            (1, m),
-                            &b,
-                            (n, 1),
-                            [&mut p2, &mut v2],
-                            &toy_update,
-                        );
-                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                         let what =
                             format!("{m}x{k}x{n}, pattern {z}, NaN in A {nan_in_a}, {threads}t");
-                        assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
+                        assert_streamed_is_stored((m, k, n), &a, &b, &what);
                     }
                 }
             }
@@ -169,29 +168,11 @@ fn streamed_update_with_zero_terms_is_bitwise_the_stored_one() {
                                     b[k * n / 2] = bad;
                                 }
                             }
-                            let mut c = vec![0.0; m * n];
-                            kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
-                            let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
-                            let (mut p2, mut v2) = (p1.clone(), v1.clone());
-                            elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
-                            kernels::gemm_update(
-                                m,
-                                k,
-                                n,
-                                &a,
-                                (1, m),
-                                &b,
-                                (n, 1),
-                                [&mut p2, &mut v2],
-                                &toy_update,
-                            );
-                            let bits =
-                                |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                             let what = format!(
                                 "{m}x{k}x{n}, B zeros {zb}, A zeros {za}, {bad} in {}, {threads}t",
                                 if in_a { "A" } else { "B" }
                             );
-                            assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
+                            assert_streamed_is_stored((m, k, n), &a, &b, &what);
                         }
                     }
                 }
@@ -222,25 +203,8 @@ fn streamed_update_on_hot_workers_is_bitwise_the_stored_one() {
                             *x = 0.0;
                         }
                     }
-                    let mut c = vec![0.0; m * n];
-                    kernels::gemm(m, k, n, 1.0, &a, 1, m, &b, n, 1, 0.0, &mut c, n, 1);
-                    let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
-                    let (mut p2, mut v2) = (p1.clone(), v1.clone());
-                    elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
-                    kernels::gemm_update(
-                        m,
-                        k,
-                        n,
-                        &a,
-                        (1, m),
-                        &b,
-                        (n, 1),
-                        [&mut p2, &mut v2],
-                        &toy_update,
-                    );
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     let what = format!("{m}x{k}x{n}, round {round}");
-                    assert!(bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2), "{what}");
+                    assert_streamed_is_stored((m, k, n), &a, &b, &what);
                 }
             }
         })
