@@ -17,6 +17,11 @@
 //! as it was, for finite `a`. Each strip of `A` is checked finite first, and a
 //! strip that is not sums over every row, so a NaN or an infinity still
 //! meets its zero and makes the NaN it must.
+//!
+//! Products with `k <= 4` into a row-major `C` go to the row sweep of
+//! `shallow.rs` instead (same arithmetic per element, fewer instructions
+//! around it). On hot workers, tall products are cut into 48-row pieces that
+//! the threads claim as they come free (`parallel::for_each_row_piece`).
 
 use super::avx2::{MR, NR, strided_tile};
 use super::blocked;
