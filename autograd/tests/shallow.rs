@@ -6,33 +6,7 @@
 mod common;
 
 use autograd::kernels::{self, gemm, gemm_small};
-use common::{pool, values};
-
-/// The tiles' arithmetic, element by element, with `A` and `B` read through strides.
-#[allow(clippy::too_many_arguments)]
-fn fma_reference(
-    (m, k, n): (usize, usize, usize),
-    alpha: f32,
-    (a, rsa, csa): (&[f32], usize, usize),
-    (b, rsb, csb): (&[f32], usize, usize),
-    beta: f32,
-    c: &mut [f32],
-) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut acc = 0.0f32;
-            for p in 0..k {
-                acc = a[i * rsa + p * csa].mul_add(b[p * rsb + j * csb], acc);
-            }
-            let c = &mut c[i * n + j];
-            *c = if beta == 0.0 {
-                acc * alpha
-            } else {
-                acc.mul_add(alpha, beta * *c)
-            };
-        }
-    }
-}
+use common::{fma_reference, pool, values};
 
 #[test]
 fn shallow_products_keep_the_tiles_bits() {

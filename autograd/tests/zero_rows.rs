@@ -5,34 +5,7 @@
 mod common;
 
 use autograd::kernels::{self, gemm_small};
-use common::{pool, values};
-
-/// `C = alpha A B + beta C` element by element, as the tiles compute it: one FMA chain over
-/// every `p` in order from `+0`, then `alpha acc` (beta 0) or `fma(acc, alpha, beta c)`.
-#[allow(clippy::too_many_arguments)]
-fn fma_reference(
-    (m, k, n): (usize, usize, usize),
-    alpha: f32,
-    a: &[f32],
-    b: &[f32],
-    beta: f32,
-    c: &mut [f32],
-) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut acc = 0.0f32;
-            for p in 0..k {
-                acc = a[i * k + p].mul_add(b[j * k + p], acc);
-            }
-            let c = &mut c[i * n + j];
-            *c = if beta == 0.0 {
-                acc * alpha
-            } else {
-                acc.mul_add(alpha, beta * *c)
-            };
-        }
-    }
-}
+use common::{fma_reference, pool, values};
 
 /// `A` row-major `m x k`, `B` column-major `k x n` (so the small path packs it) with the rows
 /// `p` for which `zero(p)` holds set to zero.
@@ -78,7 +51,7 @@ fn leaving_out_zero_rows_keeps_every_bit() {
                         let c0 = values(m * n, 3);
                         let (mut got, mut want) = (c0.clone(), c0);
                         small(m, k, n, &a, &b, beta, &mut got);
-                        fma_reference((m, k, n), 0.75, &a, &b, beta, &mut want);
+                        fma_reference((m, k, n), 0.75, (&a, k, 1), (&b, 1, k), beta, &mut want);
                         let same = got
                             .iter()
                             .zip(&want)
@@ -116,7 +89,7 @@ fn a_non_finite_a_against_a_zero_row_still_gives_nan() {
                 let mut c = vec![0.0; m * n];
                 small(m, k, n, &a, &b, 0.0, &mut c);
                 let mut want = vec![0.0; m * n];
-                fma_reference((m, k, n), 0.75, &a, &b, 0.0, &mut want);
+                fma_reference((m, k, n), 0.75, (&a, k, 1), (&b, 1, k), 0.0, &mut want);
                 // Row 7 is NaN (inf · 0 or NaN · 0 in the full sum) although its kept terms
                 // are finite; the others match the full FMA chain (NaN where it is NaN).
                 assert!(

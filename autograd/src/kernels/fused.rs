@@ -19,7 +19,6 @@ use super::layout::{self, MatMut, MatRef};
 use super::pack::{with_buffers, with_c_buffer};
 use super::parallel;
 use super::sparse;
-use super::team;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -101,13 +100,9 @@ pub fn gemm_update<const N: usize>(
     // is free: a thread slowed down for a while (or holding the busier rows of a sparse
     // product) then does fewer blocks, instead of the other one waiting at the end. Each
     // thread packs `B` once per call. Otherwise, one range of whole rows per thread.
-    let blocks = m.div_ceil(CONSUMED_ROWS);
     let split = parallel::product_rows(2 * n * k);
-    if blocks > 1 && team::is_hot() && m >= split.hot {
-        let piece = |i: usize| rows(i * CONSUMED_ROWS, m.min((i + 1) * CONSUMED_ROWS));
-        if team::try_run(blocks, &piece) {
-            return;
-        }
+    if m >= split.hot && parallel::try_row_pieces(m, CONSUMED_ROWS, &rows) {
+        return;
     }
     parallel::for_each_chunk(m, split, MR, &rows);
 }
@@ -144,7 +139,8 @@ pub(crate) const CONSUMED_ROWS: usize = 48;
 
 /// `C = A·B` for one range of rows `i0..i1`, computed [`CONSUMED_ROWS`] rows at a time into
 /// `scratch` (`alpha` 1, `beta` 0), each block handed to `consume(row, block)` while it is
-/// still in cache. `B` is packed once for the whole range. Every element is the same
+/// still in cache. `B` is packed once per call on each thread (kept in [`PACKED_B`] for the
+/// thread's next range of the same call). Every element is the same
 /// micro-kernel sum as in the blocked kernel (one `kc` block, so the same rounding), whatever
 /// the rows.
 ///

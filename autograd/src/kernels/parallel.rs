@@ -102,14 +102,26 @@ pub(crate) fn for_each_row_piece<F>(
 {
     debug_assert_eq!(PIECE_ROWS % mr, 0);
     let flop = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
-    let pieces = m.div_ceil(PIECE_ROWS);
-    if pieces >= 3 && team::is_hot() && flop >= PAR_MIN_FLOP_HOT && disjoint(m, n, c) {
-        let piece = |i: usize| f(i * PIECE_ROWS, m.min((i + 1) * PIECE_ROWS), 0, n);
-        if team::try_run(pieces, &piece) {
-            return;
-        }
+    let tall = m > 2 * PIECE_ROWS;
+    if tall
+        && flop >= PAR_MIN_FLOP_HOT
+        && disjoint(m, n, c)
+        && try_row_pieces(m, PIECE_ROWS, &|i0, i1| f(i0, i1, 0, n))
+    {
+        return;
     }
     for_each_block(m, n, k, mr, nr, c, f)
+}
+
+/// On the calling thread's hot workers ([`super::team`]), calls `f(i0, i1)` for the pieces
+/// of `rows` whole rows (the last one shorter) covering `0..m`, each claimed by whichever
+/// thread is free, and returns true. Returns false, having run nothing, without hot workers
+/// or when `m` makes a single piece: the caller then splits as it would otherwise.
+pub(crate) fn try_row_pieces(m: usize, rows: usize, f: &(dyn Fn(usize, usize) + Sync)) -> bool {
+    let pieces = m.div_ceil(rows);
+    pieces > 1
+        && team::is_hot()
+        && team::try_run(pieces, &|i: usize| f(i * rows, m.min((i + 1) * rows)))
 }
 
 /// The [`MinLen`] of a product counted in rows of `C`, each row costing

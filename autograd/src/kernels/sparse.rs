@@ -39,12 +39,8 @@ pub(crate) fn kept_rows(
 ) -> usize {
     let mut kept = 0;
     for p in 0..k {
-        // The bits of every value but the sign: zero for +0 and -0 only. (Folds without an
-        // early exit, which vectorise.)
         let bits = (0..panels).fold(0u32, |acc, q| {
-            packed[q * w * k + p * w..][..w]
-                .iter()
-                .fold(acc, |acc, &x| acc | (x.to_bits() << 1))
+            magnitude_bits(acc, &packed[q * w * k + p * w..][..w])
         });
         ks[kept] = p as u32;
         kept += usize::from(bits != 0);
@@ -52,9 +48,20 @@ pub(crate) fn kept_rows(
     kept
 }
 
+/// `acc` or'ed with the bits of every value of `row` but the sign: zero for `+0` and `-0`
+/// only. (A fold without an early exit, which vectorises.)
+fn magnitude_bits(acc: u32, row: &[f32]) -> u32 {
+    row.iter().fold(acc, |acc, &x| acc | (x.to_bits() << 1))
+}
+
+/// Whether at least `1 / MIN_SHARE` of `all` rows are zero (`kept` are not).
+fn enough_zero(all: usize, kept: usize) -> bool {
+    all - kept >= all / MIN_SHARE
+}
+
 /// Whether enough rows are zero to leave them out: some kept, at least `1 / MIN_SHARE` not.
 pub(crate) fn worth(k: usize, kept: usize) -> bool {
-    kept > 0 && k - kept >= k / MIN_SHARE
+    kept > 0 && enough_zero(k, kept)
 }
 
 /// Copies rows `ks` of `packed` (`k` rows a panel) into `dst`, panel by panel, back to back.
@@ -89,14 +96,12 @@ pub(crate) fn panel_masks(w: usize, k: usize, packed: &[f32], masks: &mut [u64])
         let panel = &packed[q * w * k..][..w * k];
         let mut m = 0u64;
         for (p, row) in panel.chunks_exact(w).enumerate() {
-            let bits = row.iter().fold(0u32, |acc, &x| acc | (x.to_bits() << 1));
-            m |= u64::from(bits != 0) << p;
+            m |= u64::from(magnitude_bits(0, row) != 0) << p;
         }
         *mask = m;
         kept += m.count_ones() as usize;
     }
-    let all = k * masks.len();
-    all - kept >= all.div_ceil(MIN_SHARE)
+    enough_zero(k * masks.len(), kept)
 }
 
 /// The mask with the bits of rows `0..k` set (`k <= MASK_ROWS`).
