@@ -4,6 +4,7 @@
 # machine has been quiet for 5 s; then the median seconds per epoch of each and the ratios.
 #
 # Usage: bash benches/side_by_side.sh            # 6 rounds of the seed recipe, 2 epochs each
+#        ROUNDS=3 EPOCHS=10 bash benches/side_by_side.sh   # whole 10-epoch runs, as the recipe trains
 # Env:   ROUNDS (default 6)  EPOCHS (default 2)  ARCH=seed|pytex (default seed)
 #        PEERS="torch keras" (default)  PEERS_DIR (default ../shared/peers)
 set -euo pipefail
@@ -26,9 +27,12 @@ for round in $(seq 1 "$ROUNDS"); do
   "$PY" "$PEERS_DIR/wait_quiet.py" --timeout 120 2>/dev/null || echo "warning: machine busy" >&2
   target/release/examples/train_vae "${PRESET[@]}" --epochs "$EPOCHS" --out "$OUT" --quiet 2>&1 \
     | grep '^epoch' | sed -E 's/.* ([0-9.]+) s .*/ours \1/' | tee -a "$LOG" >&2
-  ARCH="$ARCH" PEERS="$PEERS" EPOCHS="$EPOCHS" bash "$PEERS_DIR/run-peers.sh" 2>&1 \
-    | sed -nE 's/^peer=([a-z]+) .*epoch_s=([0-9.,]+).*/\1 \2/p' | tr ',' ' ' \
-    | awk '{for (i = 2; i <= NF; i++) print $1, $i}' | tee -a "$LOG" >&2
+  # Each peer's summary line goes to stderr whole; every epoch's seconds (the `epoch_s` list,
+  # not its `median_epoch_s`) into the log.
+  ARCH="$ARCH" PEERS="$PEERS" EPOCHS="$EPOCHS" bash "$PEERS_DIR/run-peers.sh" >"$OUT/peers" 2>&1 || true
+  grep '^peer=' "$OUT/peers" >&2 || echo "warning: no summary line from the peers" >&2
+  sed -nE 's/^peer=([a-z]+) .* epoch_s=([0-9.,]+) .*/\1 \2/p' "$OUT/peers" | tr ',' ' ' \
+    | awk '{for (i = 2; i <= NF; i++) print $1, $i}' >>"$LOG"
 done
 awk '
   { v[$1] = v[$1] " " $2; n[$1]++ }
