@@ -34,7 +34,7 @@ pub fn auto_choice_for_layout(m: usize, k: usize, n: usize, b_rows_contiguous: b
     if !super::avx2_available() {
         return AutoChoice::PortableBlocked;
     }
-    let tiny = n <= TINY_N || m.saturating_mul(k).saturating_mul(n) <= SMALL_MAX_VOLUME;
+    let tiny = n <= TINY_N || volume(m, k, n) <= SMALL_MAX_VOLUME;
     if !b_rows_contiguous && !tiny {
         return AutoChoice::Avx2Blocked;
     }
@@ -88,7 +88,7 @@ pub fn auto_choice_for_strides(
         && csa != 1
         && n <= THIN_N
         && m >= THIN_TRANSPOSE_MIN_M
-        && m.saturating_mul(k).saturating_mul(n) <= SMALL_MAX_VOLUME
+        && volume(m, k, n) <= SMALL_MAX_VOLUME
     {
         return AutoChoice::SmallTransposed;
     }
@@ -114,6 +114,11 @@ const TRANSPOSE_MIN_N: usize = 64;
 /// Shallower than this, the dot-product kernel's 8-wide `k` loop is mostly
 /// its scalar tail.
 const DOT_MIN_K: usize = 32;
+
+/// The multiply-adds of an `m x k` times `k x n` product (`m k n`, saturating).
+fn volume(m: usize, k: usize, n: usize) -> usize {
+    m.saturating_mul(k).saturating_mul(n)
+}
 
 /// Products up to this many multiply-adds (64^3) always take the no-pack
 /// path: packing both operands costs more than the product saves.
@@ -150,7 +155,7 @@ fn use_small(m: usize, k: usize, n: usize) -> bool {
     if k < SHALLOW_K && m > SMALL_MAX_M && n >= 256 {
         return false;
     }
-    if m.saturating_mul(k).saturating_mul(n) <= SMALL_MAX_VOLUME {
+    if volume(m, k, n) <= SMALL_MAX_VOLUME {
         return true;
     }
     k <= SMALL_MAX_K && (m <= SMALL_MAX_M || n <= SMALL_MAX_N)

@@ -51,7 +51,7 @@ pub(crate) fn for_each_block<F>(
 ) where
     F: Fn(usize, usize, usize, usize) + Sync,
 {
-    let flop = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
+    let flop = flop(m, n, k);
     let min = MinLen {
         cold: PAR_MIN_FLOP,
         hot: PAR_MIN_FLOP_HOT,
@@ -81,6 +81,11 @@ pub(crate) fn for_each_block<F>(
     }
 }
 
+/// The flops of an `m x k` times `k x n` product (`2 m n k`, saturating).
+fn flop(m: usize, n: usize, k: usize) -> usize {
+    m.saturating_mul(n).saturating_mul(k).saturating_mul(2)
+}
+
 /// Rows of `C` per piece in [`for_each_row_piece`]: 8 tiles of 6 rows.
 pub(crate) const PIECE_ROWS: usize = 48;
 
@@ -101,7 +106,7 @@ pub(crate) fn for_each_row_piece<F>(
     F: Fn(usize, usize, usize, usize) + Sync,
 {
     debug_assert_eq!(PIECE_ROWS % mr, 0);
-    let flop = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
+    let flop = flop(m, n, k);
     let tall = m > 2 * PIECE_ROWS;
     if tall
         && flop >= PAR_MIN_FLOP_HOT
