@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use autograd::kernels::{
-    Kernel, auto_choice_for_strides, avx2_available, gemm_small, gemm_with, with_hot_workers,
+    Kernel, avx2_available, fast::internals::gemm_small, fast::route, gemm_with, with_hot_workers,
 };
 use rayon::ThreadPool;
 
@@ -315,10 +315,7 @@ fn main() {
             let peak = if *threads == 1 { peak1 } else { peak_all };
             print!(" {:>7.1} ({:>3.0}%)", gflops, 100.0 * gflops / peak);
         }
-        println!(
-            "  {:?}",
-            auto_choice_for_strides(m, k, n, (rsa, csa), (rsb, csb))
-        );
+        println!("  {:?}", route(m, k, n, (rsa, csa), (rsb, csb)));
     }
     println!("(GFLOP/s, % of the 1-core peak for 1t columns and of the {cores}-core peak for 2t)");
 }

@@ -4,6 +4,7 @@
 //! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
 //! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]).
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod checkpoint;
 pub mod cli;

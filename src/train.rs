@@ -243,13 +243,17 @@ impl Trainer {
 
     /// A trainer with a given (for instance restored) optimizer.
     ///
-    /// Turns on flush-to-zero for subnormal floats on this thread and the rayon pool
-    /// ([`autograd::kernels::flush_subnormals`]), so late epochs never slow down.
+    /// With the engine's fast paths (feature `fast`), turns on flush-to-zero for subnormal
+    /// floats on this thread and the rayon pool (`autograd::kernels::flush_subnormals`), so
+    /// late epochs never slow down, and lets the big weight gradients reach the optimizer as
+    /// their factors, computed block by block while it updates (bitwise the same values,
+    /// less memory traffic). The reference engine computes every gradient in its rule.
     pub fn with_optimizer(model: Vae, opt: Box<dyn Optimizer>, config: TrainConfig) -> Trainer {
+        #[cfg(feature = "fast")]
         autograd::kernels::flush_subnormals();
-        // The big weight gradients reach the optimizer as their factors, and are computed
-        // block by block while it updates (bitwise the same values, less memory traffic).
+        #[cfg_attr(not(feature = "fast"), allow(unused_mut))]
         let mut grads = Gradients::new();
+        #[cfg(feature = "fast")]
         grads.defer_weight_products(true);
         Trainer {
             model,

@@ -26,6 +26,8 @@
 //! println!("{tape}"); // one line per node
 //! ```
 #![warn(missing_docs)]
+// `unsafe` lives in the kernels alone (each block with a `// SAFETY:` comment).
+#![deny(unsafe_code)]
 
 pub mod check;
 #[doc = include_str!("../../docs/ENGINE.md")]
@@ -33,6 +35,7 @@ pub mod guide {}
 mod error;
 mod grads;
 pub mod init;
+#[allow(unsafe_code)]
 pub mod kernels;
 pub mod ops;
 pub mod optim;

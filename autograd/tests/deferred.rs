@@ -1,10 +1,12 @@
 //! Weight gradients kept as their factors (`Gradients::defer_weight_products`) and streamed
-//! into the optimizers (`kernels::gemm_update`): every value must be bitwise the one a stored
+//! into the optimizers (`elementwise::gemm_update`): every value must be bitwise the one a stored
 //! gradient gives, on one thread and on two.
+#![cfg(all(feature = "fast", feature = "internals"))]
 
 mod common;
 
-use autograd::kernels::{self, elementwise};
+use autograd::kernels;
+use autograd::kernels::fast::internals as elementwise;
 use autograd::{Adam, Gradients, Optimizer, ParamId, ParamStore, RmsProp, Sgd, Tape, Tensor};
 use common::{pool, values};
 
@@ -26,7 +28,7 @@ fn assert_streamed_is_stored((m, k, n): (usize, usize, usize), a: &[f32], b: &[f
     let (mut p2, mut v2) = (p1.clone(), v1.clone());
     elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
     let state = [&mut p2[..], &mut v2[..]];
-    kernels::gemm_update(m, k, n, a, (1, m), b, (n, 1), state, &toy_update);
+    elementwise::gemm_update(m, k, n, a, (1, m), b, (n, 1), state, &toy_update);
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let same = bits(&p1) == bits(&p2) && bits(&v1) == bits(&v2);
     assert!(same, "streamed update differs from the stored one: {what}");
@@ -60,7 +62,7 @@ fn streamed_update_is_bitwise_the_stored_one() {
                     let (mut p1, mut v1) = (values(m * n, 3), values(m * n, 4));
                     let (mut p2, mut v2) = (p1.clone(), v1.clone());
                     elementwise::update_chunks(&c, [&mut p1, &mut v1], &toy_update);
-                    kernels::gemm_update(
+                    elementwise::gemm_update(
                         m,
                         k,
                         n,
@@ -217,14 +219,14 @@ fn streaming_covers_the_vae_weight_gradients() {
         return;
     }
     // dW = Gᵀ X of the seed model's two big layers at batch 32: streamed, not stored first.
-    assert!(kernels::gemm_update_streams(
+    assert!(elementwise::gemm_update_streams(
         512,
         32,
         784,
         (1, 512),
         (784, 1)
     ));
-    assert!(kernels::gemm_update_streams(
+    assert!(elementwise::gemm_update_streams(
         784,
         32,
         512,
@@ -232,7 +234,7 @@ fn streaming_covers_the_vae_weight_gradients() {
         (512, 1)
     ));
     // Too deep for one packed block: computed whole first.
-    assert!(!kernels::gemm_update_streams(
+    assert!(!elementwise::gemm_update_streams(
         512,
         300,
         784,
@@ -246,7 +248,7 @@ fn streaming_covers_the_vae_weight_gradients() {
 fn streamed_update_rejects_a_short_state_buffer() {
     let (a, b) = (values(4 * 3, 1), values(3 * 5, 2));
     let (mut p, mut v) = (vec![0.0; 20], vec![0.0; 19]);
-    kernels::gemm_update(
+    elementwise::gemm_update(
         4,
         3,
         5,

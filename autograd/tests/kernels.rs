@@ -6,7 +6,11 @@ use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use autograd::kernels::{self, Kernel, avx2_available, gemm_small, gemm_with};
+#[cfg(all(feature = "fast", feature = "internals"))]
+use autograd::kernels::avx2_available;
+#[cfg(all(feature = "fast", feature = "internals"))]
+use autograd::kernels::fast::internals::gemm_small;
+use autograd::kernels::{self, Kernel, gemm_with};
 
 // ---------------------------------------------------------------- allocator
 
@@ -51,9 +55,13 @@ static GLOBAL: Counting = Counting;
 #[derive(Clone, Copy, Debug)]
 enum Under {
     K(Kernel),
+    /// The fast build's no-pack path on its own.
+    #[cfg(all(feature = "fast", feature = "internals"))]
     Small,
 }
 
+/// Every kernel of this build.
+#[cfg(all(feature = "fast", feature = "internals"))]
 const ALL: [Under; 5] = [
     Under::K(Kernel::Blocked),
     Under::K(Kernel::Avx2Fma),
@@ -61,6 +69,9 @@ const ALL: [Under; 5] = [
     Under::K(Kernel::Auto),
     Under::Small,
 ];
+/// Every kernel of this build.
+#[cfg(not(all(feature = "fast", feature = "internals")))]
+const ALL: [Under; 2] = [Under::K(Kernel::Blocked), Under::K(Kernel::MatrixMultiply)];
 
 /// Storage of a matrix inside its buffer.
 #[derive(Clone, Copy, Debug)]
@@ -138,6 +149,7 @@ fn call(
         Under::K(kern) => gemm_with(
             kern, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
         ),
+        #[cfg(all(feature = "fast", feature = "internals"))]
         Under::Small => gemm_small(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc),
     }
 }
@@ -213,6 +225,12 @@ fn check_exact(
     }
 }
 
+#[cfg(not(all(feature = "fast", feature = "internals")))]
+fn skip_without_avx2(_: Under) -> bool {
+    false
+}
+
+#[cfg(all(feature = "fast", feature = "internals"))]
 fn skip_without_avx2(u: Under) -> bool {
     let needs = matches!(u, Under::K(Kernel::Avx2Fma) | Under::Small);
     if needs && !avx2_available() {
@@ -332,10 +350,17 @@ macro_rules! kernel_tests {
 
 kernel_tests! {
     blocked => Under::K(Kernel::Blocked),
-    avx2 => Under::K(Kernel::Avx2Fma),
     matrixmultiply => Under::K(Kernel::MatrixMultiply),
-    auto => Under::K(Kernel::Auto),
-    small => Under::Small,
+}
+
+#[cfg(all(feature = "fast", feature = "internals"))]
+mod fast {
+    use super::*;
+    kernel_tests! {
+        avx2 => Under::K(Kernel::Avx2Fma),
+        auto => Under::K(Kernel::Auto),
+        small => Under::Small,
+    }
 }
 
 // ------------------------------------------------------------ float inputs
@@ -412,6 +437,7 @@ fn one_and_two_threads_agree_bitwise() {
 /// to 32 (`Auto` runs those transposed): 1 and 2 threads agree bitwise, and
 /// the result matches the naive oracle to float tolerance.
 #[test]
+#[cfg(all(feature = "fast", feature = "internals"))]
 fn x_wt_one_and_two_threads_agree() {
     let pool = |t| {
         rayon::ThreadPoolBuilder::new()
@@ -422,8 +448,8 @@ fn x_wt_one_and_two_threads_agree() {
     let (p1, p2) = (pool(1), pool(2));
     if kernels::avx2_available() {
         assert_eq!(
-            kernels::auto_choice_for_strides(32, 784, 512, (784, 1), (1, 784)),
-            kernels::AutoChoice::SmallTransposed
+            kernels::fast::route(32, 784, 512, (784, 1), (1, 784)),
+            kernels::fast::Route::SmallTransposed
         );
     }
     let shapes = [
@@ -466,14 +492,15 @@ fn x_wt_one_and_two_threads_agree() {
 /// layer) runs transposed on the small path: bitwise what the small path gives untransposed
 /// (the same sums in the same order), and the naive result to float tolerance.
 #[test]
+#[cfg(all(feature = "fast", feature = "internals"))]
 fn thin_weight_gradient_runs_transposed_with_the_same_bits() {
     if !kernels::avx2_available() {
         return;
     }
     for &(m, k, n) in &[(512, 32, 2), (64, 9, 8), (400, 128, 3)] {
         assert_eq!(
-            kernels::auto_choice_for_strides(m, k, n, (1, m), (n, 1)),
-            kernels::AutoChoice::SmallTransposed,
+            kernels::fast::route(m, k, n, (1, m), (n, 1)),
+            kernels::fast::Route::SmallTransposed,
             "{m}x{k}x{n}"
         );
         let mut rng = Rng(7);
@@ -486,7 +513,7 @@ fn thin_weight_gradient_runs_transposed_with_the_same_bits() {
                 c
             };
             let mut small = fill(m * n, &mut Rng(3), Rng::float);
-            kernels::gemm_small(m, k, n, 1.5, &a, 1, m, &b, n, 1, beta, &mut small, n, 1);
+            gemm_small(m, k, n, 1.5, &a, 1, m, &b, n, 1, beta, &mut small, n, 1);
             let auto = run(Kernel::Auto);
             assert!(
                 auto.iter()
@@ -519,7 +546,7 @@ fn short_b_panics() {
     let (a, b, mut c) = (vec![0.0; 12], vec![0.0; 12], vec![0.0; 9]);
     // Transposed B view of a 3x4 buffer with a padded leading dimension.
     gemm_with(
-        Kernel::Avx2Fma,
+        Kernel::Blocked,
         3,
         4,
         3,
@@ -561,6 +588,7 @@ fn short_c_panics() {
 }
 
 #[test]
+#[cfg(feature = "fast")]
 fn kernel_names_parse() {
     assert_eq!("avx2".parse::<Kernel>(), Ok(Kernel::Avx2Fma));
     assert_eq!(
@@ -572,6 +600,14 @@ fn kernel_names_parse() {
         err.contains("naive|blocked|avx2|matrixmultiply|auto"),
         "{err}"
     );
+}
+
+#[test]
+#[cfg(not(feature = "fast"))]
+fn kernel_names_parse_in_the_reference_build() {
+    assert_eq!("blocked".parse::<Kernel>(), Ok(Kernel::Blocked));
+    let err = "avx2".parse::<Kernel>().unwrap_err().to_string();
+    assert!(err.contains("naive|blocked|matrixmultiply"), "{err}");
 }
 
 #[test]
@@ -645,7 +681,11 @@ fn no_allocation_after_warm_up() {
         let mut bufs = bufs;
         let run = |bufs: &mut Vec<(Vec<f32>, Vec<f32>, Vec<f32>)>| {
             for (&(m, k, n), (a, b, c)) in shapes.iter().zip(bufs.iter_mut()) {
-                for kern in [Kernel::Auto, Kernel::Avx2Fma, Kernel::Blocked] {
+                #[cfg(feature = "fast")]
+                let kernels = [Kernel::Auto, Kernel::Avx2Fma, Kernel::Blocked];
+                #[cfg(not(feature = "fast"))]
+                let kernels = [Kernel::Blocked];
+                for kern in kernels {
                     // A * B, A^T-view * B and A * B^T-view.
                     gemm_with(kern, m, k, n, 1.0, a, k, 1, b, n, 1, 0.0, c, n, 1);
                     gemm_with(kern, m, k, n, 1.0, a, 1, m, b, n, 1, 1.0, c, n, 1);

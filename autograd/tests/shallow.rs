@@ -2,10 +2,12 @@
 //! row sweep: every element must be bitwise what the tiles compute (one FMA chain from `+0`
 //! over `p` in order, then `alpha acc` or `fma(acc, alpha, beta c)`), for every layout of
 //! `A` and `B`, every `beta`, on 1 and 2 threads.
+#![cfg(all(feature = "fast", feature = "internals"))]
 
 mod common;
 
-use autograd::kernels::{self, gemm, gemm_small};
+use autograd::kernels::fast::internals::gemm_small;
+use autograd::kernels::{self, gemm};
 use common::{fma_reference, pool, values};
 
 #[test]

@@ -1,8 +1,10 @@
 //! Hot workers (`autograd::kernels::with_hot_workers`): the same bits as
 //! without them, for any pool size and whether or not the caller is a pool
 //! thread; other rayon work inside still completes; nesting is harmless.
+#![cfg(all(feature = "fast", feature = "internals"))]
 
-use autograd::kernels::{Kernel, elementwise, gemm_with, with_hot_workers};
+use autograd::kernels::fast::internals as elementwise;
+use autograd::kernels::{Kernel, gemm_with, with_hot_workers};
 use rayon::prelude::*;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -64,7 +66,9 @@ fn rmsprop(len: usize) -> (Vec<f32>, Vec<f32>) {
     let (mut p, g, mut v) = (values(len, 3), values(len, 4), values(len, 5));
     v.iter_mut().for_each(|x| *x = x.abs());
     for _ in 0..3 {
-        elementwise::rmsprop_update(&mut p, &g, &mut v, 1e-3, 0.9, 1e-7);
+        elementwise::update_chunks(&g, [&mut p, &mut v], &|g, [p, v]| {
+            elementwise::rmsprop_update(p, g, v, 1e-3, 0.9, 1e-7)
+        });
     }
     (p, v)
 }

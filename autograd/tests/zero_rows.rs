@@ -1,10 +1,12 @@
 //! The no-pack path leaves out the zero rows of a packed `B` (an input whose columns are zero
 //! across the batch, like MNIST's border pixels): the result must be bitwise the full sum, and
 //! a NaN or an infinity in `A` must still turn its row of `C` into NaN, as `inf · 0` does.
+#![cfg(all(feature = "fast", feature = "internals"))]
 
 mod common;
 
-use autograd::kernels::{self, gemm_small};
+use autograd::kernels;
+use autograd::kernels::fast::internals::gemm_small;
 use common::{fma_reference, pool, values};
 
 /// `A` row-major `m x k`, `B` column-major `k x n` (so the small path packs it) with the rows

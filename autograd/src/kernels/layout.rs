@@ -31,6 +31,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// A view of raw memory (e.g. a packed panel).
+    #[cfg(feature = "fast")]
     pub fn from_raw(ptr: *const f32, rs: usize, cs: usize) -> Self {
         MatRef {
             ptr,
@@ -56,6 +57,7 @@ impl<'a> MatRef<'a> {
 
     /// The transposed view (strides swapped; no data moves).
     #[inline(always)]
+    #[cfg(feature = "fast")]
     pub fn t(self) -> Self {
         MatRef {
             rs: self.cs,
@@ -118,6 +120,7 @@ impl<'a> MatMut<'a> {
 
     /// The transposed view (strides swapped; no data moves).
     #[inline(always)]
+    #[cfg(feature = "fast")]
     pub fn t(self) -> Self {
         MatMut {
             rs: self.cs,

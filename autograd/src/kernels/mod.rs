@@ -13,45 +13,59 @@
 //!
 //! Implementations (see [`Kernel`]):
 //!
-//! * `naive` – the reference triple loop, the oracle of the tests;
-//! * `blocked` – portable Goto/BLIS loops (NC/KC/MC blocking, packed panels)
-//!   around an `MR x NR` register tile written in plain Rust;
-//! * `avx2` – the same loops around a 6x16 `std::arch` AVX2+FMA micro-kernel,
-//!   plus a no-pack path ([`gemm_small`]) for shapes where packing costs more
-//!   than it saves;
-//! * `matrixmultiply` – the `matrixmultiply` crate, as the yardstick.
+//! * `naive` (`naive.rs`) – the reference triple loop, the oracle of the tests;
+//! * `blocked` (`blocked.rs`, `pack.rs`, `portable.rs`) – the Goto/BLIS loops
+//!   (NC/KC/MC blocking, packed panels) around an `MR x NR` register tile
+//!   written in plain Rust: the default of the reference build;
+//! * `matrixmultiply` – the `matrixmultiply` crate, as the yardstick;
+//! * with the `fast` feature (on by default), everything in [`fast`]: the same
+//!   loops around a 6x16 AVX2+FMA micro-kernel, and `auto`, which picks a route
+//!   for each product from its shape (the one door: `fast/route.rs`).
 //!
-//! Threading: large products are split into output blocks (along `m` and/or
-//! `n`, never along `k`) that run on rayon's current pool. Which micro-kernel
-//! and which `KC` blocking is used depends only on the shape, never on the
-//! number of threads, so the result is bitwise identical for any thread count.
+//! Threading (`parallel.rs`): large products are split into output blocks
+//! (along `m` and/or `n`, never along `k`) that run on rayon's current pool.
+//! Which micro-kernel and which `KC` blocking is used depends only on the
+//! shape, never on the number of threads, so the result is bitwise identical
+//! for any thread count.
 
-mod auto;
-mod avx2;
 mod blocked;
-mod dot;
-pub mod elementwise;
-mod flush;
-mod fused;
+#[cfg(feature = "fast")]
+pub mod fast;
 mod layout;
 mod naive;
 mod pack;
 mod parallel;
 mod portable;
-mod shallow;
-mod small;
-mod sparse;
-mod team;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-pub use auto::{AutoChoice, auto_choice, auto_choice_for_layout, auto_choice_for_strides};
-pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread};
-pub use fused::{gemm_update, gemm_update_streams};
+#[cfg(feature = "fast")]
+pub use fast::{
+    avx2_available, flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread,
+    with_hot_workers,
+};
 use layout::{MatMut, MatRef};
-pub use team::with_hot_workers;
+
+/// Runs `body`, a loop over flat buffers (an optimizer's update, for one). The reference
+/// build runs it as it is; the fast build compiles it a second time for AVX2+FMA and runs that
+/// copy when the CPU has them (`fast/elementwise.rs`): the same operations in the same order,
+/// 8 lanes at a time, so bitwise the same values.
+#[cfg(not(feature = "fast"))]
+#[inline(always)]
+pub(crate) fn vectorized<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+#[cfg(feature = "fast")]
+pub(crate) use fast::elementwise::vectorized;
+
+/// Runs `f` and returns what it returns. (The `fast` build keeps rayon's workers spinning
+/// for the duration, so that short parallel regions start at once: `fast/team.rs`.)
+#[cfg(not(feature = "fast"))]
+pub fn with_hot_workers<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
 
 /// A GEMM implementation, for [`gemm_with`] or the `AUTOGRAD_KERNEL`
 /// environment variable.
@@ -65,15 +79,23 @@ pub enum Kernel {
     Blocked,
     /// Blocked kernel with the AVX2+FMA 6x16 micro-kernel. Falls back to
     /// [`Kernel::Blocked`] when the CPU lacks AVX2 or FMA.
+    #[cfg(feature = "fast")]
     Avx2Fma,
     /// The `matrixmultiply` crate's `sgemm` (the yardstick).
     MatrixMultiply,
-    /// Picks the best of our own kernels for the shape (see [`auto_choice`]).
+    /// Picks a route for each product from its shape and strides
+    /// (see [`fast::Route`]); the default of the `fast` build.
+    #[cfg(feature = "fast")]
     Auto,
 }
 
 /// The values accepted by `AUTOGRAD_KERNEL` / [`Kernel::from_str`].
+#[cfg(feature = "fast")]
 const KERNEL_NAMES: &str = "naive|blocked|avx2|matrixmultiply|auto";
+/// The values accepted by `AUTOGRAD_KERNEL` / [`Kernel::from_str`] (`avx2` and `auto` are
+/// in the `fast` build only).
+#[cfg(not(feature = "fast"))]
+const KERNEL_NAMES: &str = "naive|blocked|matrixmultiply";
 
 /// Error returned by [`Kernel::from_str`] for an unknown kernel name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,45 +116,44 @@ impl std::error::Error for UnknownKernel {}
 impl FromStr for Kernel {
     type Err = UnknownKernel;
 
-    /// Parses `naive|blocked|avx2|matrixmultiply|auto` (case-insensitive).
+    /// Parses one of [`KERNEL_NAMES`] (case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "naive" => Ok(Kernel::Naive),
             "blocked" => Ok(Kernel::Blocked),
+            #[cfg(feature = "fast")]
             "avx2" => Ok(Kernel::Avx2Fma),
             "matrixmultiply" => Ok(Kernel::MatrixMultiply),
+            #[cfg(feature = "fast")]
             "auto" => Ok(Kernel::Auto),
             _ => Err(UnknownKernel(s.to_string())),
         }
     }
 }
 
-/// Whether this CPU supports the AVX2+FMA micro-kernel (detected at run time,
-/// cached by the standard library).
-pub fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
+/// The kernel a build uses when `AUTOGRAD_KERNEL` is not set: [`Kernel::Auto`] in the
+/// `fast` build, [`Kernel::Blocked`] in the reference build.
+#[cfg(feature = "fast")]
+const BUILD_DEFAULT: Kernel = Kernel::Auto;
+/// The kernel a build uses when `AUTOGRAD_KERNEL` is not set: [`Kernel::Auto`] in the
+/// `fast` build, [`Kernel::Blocked`] in the reference build.
+#[cfg(not(feature = "fast"))]
+const BUILD_DEFAULT: Kernel = Kernel::Blocked;
 
-/// The process-wide kernel used by [`gemm`]: [`Kernel::Auto`] unless the
+/// The process-wide kernel used by [`gemm`] and by every other product the engine runs
+/// (the `fast` build's streamed weight gradients included): the build's default
+/// ([`Kernel::Auto`] with the `fast` feature, [`Kernel::Blocked`] without) unless the
 /// environment variable `AUTOGRAD_KERNEL` (read once) names another one.
 ///
 /// # Panics
-/// If `AUTOGRAD_KERNEL` is set to something other than
-/// `naive|blocked|avx2|matrixmultiply|auto`.
+/// If `AUTOGRAD_KERNEL` names no kernel of this build.
 pub fn default_kernel() -> Kernel {
     static DEFAULT: OnceLock<Kernel> = OnceLock::new();
     *DEFAULT.get_or_init(|| match std::env::var("AUTOGRAD_KERNEL") {
         Ok(v) => v
             .parse()
             .unwrap_or_else(|e: UnknownKernel| panic!("AUTOGRAD_KERNEL: {e}")),
-        Err(_) => Kernel::Auto,
+        Err(_) => BUILD_DEFAULT,
     })
 }
 
@@ -209,6 +230,15 @@ pub fn gemm_with(
     let Some((a, b, c)) = checked_views(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, csc) else {
         return;
     };
+    // Counted for the engine's own tests (feature `internals`).
+    #[cfg(all(feature = "fast", feature = "internals"))]
+    fast::internals::hit(match kernel {
+        Kernel::Naive => "naive",
+        Kernel::Blocked => "blocked",
+        Kernel::MatrixMultiply => "matrixmultiply",
+        Kernel::Avx2Fma => "avx2",
+        Kernel::Auto => "auto",
+    });
     if kernel == Kernel::Naive {
         // The oracle does everything itself (k == 0 included).
         naive::gemm(m, k, n, alpha, a, b, beta, c);
@@ -221,57 +251,19 @@ pub fn gemm_with(
     match kernel {
         Kernel::Naive => unreachable!(),
         Kernel::Blocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
-        Kernel::Avx2Fma => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
         Kernel::MatrixMultiply => mm_sgemm(m, k, n, alpha, a, b, beta, c),
-        Kernel::Auto => match auto_choice_for_strides(m, k, n, (a.rs, a.cs), (b.rs, b.cs)) {
-            // SAFETY: Dot is chosen only with AVX2+FMA, csa == 1 and rsb == 1;
-            // the views were checked above and k > 0.
-            AutoChoice::Dot => unsafe { dot::gemm(m, k, n, alpha, a, b, beta, c) },
-            AutoChoice::Small => small::gemm(m, k, n, alpha, a, b, beta, c),
-            // Cᵀ = Bᵀ·Aᵀ: the same sums, with the roles of the operands swapped.
-            AutoChoice::SmallTransposed => small::gemm(n, k, m, alpha, b.t(), a.t(), beta, c.t()),
-            AutoChoice::Avx2Blocked => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
-            AutoChoice::PortableBlocked => blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
-        },
+        #[cfg(feature = "fast")]
+        Kernel::Avx2Fma => fast::gemm_avx2(m, k, n, alpha, a, b, beta, c),
+        // The one door to the fast paths.
+        #[cfg(feature = "fast")]
+        Kernel::Auto => fast::gemm_auto(m, k, n, alpha, a, b, beta, c),
     }
-}
-
-/// The no-pack small-size path on its own (what [`Kernel::Auto`] uses for
-/// small or skinny shapes): AVX2 tiles that read `A` through its strides and
-/// `B` rows directly when they are contiguous (`csb == 1`; otherwise `B` is
-/// packed once). Falls back to [`Kernel::Blocked`] without AVX2+FMA.
-/// Same contract and panics as [`gemm`].
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_small(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    beta: f32,
-    c: &mut [f32],
-    rsc: usize,
-    csc: usize,
-) {
-    let Some((a, b, c)) = checked_views(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, csc) else {
-        return;
-    };
-    if k == 0 || alpha == 0.0 {
-        layout::scale(m, n, beta, c);
-        return;
-    }
-    small::gemm(m, k, n, alpha, a, b, beta, c);
 }
 
 /// Checks that each slice is long enough for its sizes and strides (panicking with a message
 /// that names the operand) and wraps them as strided views; `None` when C is empty.
 #[allow(clippy::too_many_arguments)]
-fn checked_views<'a>(
+pub(crate) fn checked_views<'a>(
     m: usize,
     k: usize,
     n: usize,

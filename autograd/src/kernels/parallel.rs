@@ -2,8 +2,9 @@
 //!
 //! The output `m x n` is cut into as many rectangular blocks as rayon's
 //! current pool has threads, by recursive halving (into a fixed array: no
-//! heap-allocated task list), and the blocks run on hot workers
-//! ([`super::team`]) or through `rayon::join`. Cuts fall on multiples of the micro-tile
+//! heap-allocated task list), and the blocks run through `rayon::join` (in the
+//! `fast` build, on the calling thread's hot workers when it has them: see
+//! [`hot_run`]). Cuts fall on multiples of the micro-tile
 //! (`mr` rows, `nr` columns) and never split `k`, so every output element is
 //! computed by exactly the same sequence of operations whatever the thread
 //! count: results are bitwise identical for 1, 2, ... threads.
@@ -14,7 +15,9 @@
 //! smaller operand.
 
 use super::layout::{MatMut, disjoint};
-use super::team::{self, MAX_PIECES};
+
+/// The most blocks a product is cut into.
+pub(crate) const MAX_PIECES: usize = 64;
 
 /// Below this many flops (`2 m n k`) a product runs on the calling thread.
 /// Waking a sleeping rayon worker costs ~20 us on the measured machine
@@ -24,13 +27,7 @@ use super::team::{self, MAX_PIECES};
 /// (8 MFLOP at ~85 GFLOP/s) before splitting it pays: measured at
 /// 32x256x512 (8.4 MFLOP: 1.8x), 32x784x512 (25.7 MFLOP: 1.6-1.85x), no gain at
 /// 128^3 (4.2 MFLOP).
-const PAR_MIN_FLOP: usize = 8 << 20;
-/// The same threshold when the calling thread has hot workers
-/// ([`super::team`]), whose regions start within a microsecond: 1 MFLOP
-/// (~12 us on one core). Timed inside a pytorch-example training epoch
-/// (alternate steps, one run), the 2-MFLOP products of its 20-wide latent
-/// layers went from 47-62 to 33-48 us each, ~135 us less per step.
-const PAR_MIN_FLOP_HOT: usize = 1 << 20;
+pub(crate) const PAR_MIN_FLOP: usize = 8 << 20;
 
 /// Operands of at most this many floats (`k x max(m, n)`: 256 KiB) are
 /// cheap to pack twice, so the cut may follow `C`'s layout instead.
@@ -38,8 +35,7 @@ const SMALL_OPERAND: usize = 64 << 10;
 
 /// Calls `f(i0, i1, j0, j1)` for disjoint blocks covering `[0, m) x [0, n)`,
 /// in parallel on rayon's current pool when the product is large enough and
-/// the blocks of `c` cannot overlap in memory: on the calling thread's hot
-/// workers ([`super::team`]) when it has them, through `rayon::join` otherwise.
+/// the blocks of `c` cannot overlap in memory.
 pub(crate) fn for_each_block<F>(
     m: usize,
     n: usize,
@@ -51,12 +47,7 @@ pub(crate) fn for_each_block<F>(
 ) where
     F: Fn(usize, usize, usize, usize) + Sync,
 {
-    let flop = flop(m, n, k);
-    let min = MinLen {
-        cold: PAR_MIN_FLOP,
-        hot: PAR_MIN_FLOP_HOT,
-    };
-    let pieces = if flop >= min.now() && disjoint(m, n, c) {
+    let pieces = if flop(m, n, k) >= min_flop() && disjoint(m, n, c) {
         rayon::current_num_threads().min(MAX_PIECES)
     } else {
         1
@@ -76,127 +67,35 @@ pub(crate) fn for_each_block<F>(
         let (i0, i1, j0, j1) = blocks[i];
         f(i0, i1, j0, j1)
     };
-    if !team::try_run(count, &run) {
+    if !hot_run(count, &run) {
         join_all(0, count, &run);
     }
 }
 
+// The one place the `fast` build's thread team plugs into the textbook split: a lower
+// threshold and hot workers when the calling thread has them (`fast/pieces.rs`).
+#[cfg(feature = "fast")]
+use super::fast::pieces::{hot_run, min_flop};
+
+/// The flops from which a product is split ([`PAR_MIN_FLOP`]).
+#[cfg(not(feature = "fast"))]
+fn min_flop() -> usize {
+    PAR_MIN_FLOP
+}
+
+/// Runs the pieces on hot workers, which the reference build has none of: runs nothing.
+#[cfg(not(feature = "fast"))]
+fn hot_run(_pieces: usize, _f: &(dyn Fn(usize) + Sync)) -> bool {
+    false
+}
+
 /// The flops of an `m x k` times `k x n` product (`2 m n k`, saturating).
-fn flop(m: usize, n: usize, k: usize) -> usize {
+pub(crate) fn flop(m: usize, n: usize, k: usize) -> usize {
     m.saturating_mul(n).saturating_mul(k).saturating_mul(2)
 }
 
-/// Rows of `C` per piece in [`for_each_row_piece`]: 8 tiles of 6 rows.
-pub(crate) const PIECE_ROWS: usize = 48;
-
-/// Like [`for_each_block`] for a product whose operands cost nothing to share between
-/// pieces (the small path: `A` read in place, `B` packed once before), and tall enough:
-/// on hot workers, `C` is cut into pieces of [`PIECE_ROWS`] whole rows, each claimed by
-/// whichever thread is free, so that a thread slowed down for a while does fewer pieces
-/// instead of the other waiting for it at the end. Otherwise, as [`for_each_block`].
-pub(crate) fn for_each_row_piece<F>(
-    m: usize,
-    n: usize,
-    k: usize,
-    mr: usize,
-    nr: usize,
-    c: MatMut,
-    f: &F,
-) where
-    F: Fn(usize, usize, usize, usize) + Sync,
-{
-    debug_assert_eq!(PIECE_ROWS % mr, 0);
-    let flop = flop(m, n, k);
-    let tall = m > 2 * PIECE_ROWS;
-    if tall
-        && flop >= PAR_MIN_FLOP_HOT
-        && disjoint(m, n, c)
-        && try_row_pieces(m, PIECE_ROWS, &|i0, i1| f(i0, i1, 0, n))
-    {
-        return;
-    }
-    for_each_block(m, n, k, mr, nr, c, f)
-}
-
-/// On the calling thread's hot workers ([`super::team`]), calls `f(i0, i1)` for the pieces
-/// of `rows` whole rows (the last one shorter) covering `0..m`, each claimed by whichever
-/// thread is free, and returns true. Returns false, having run nothing, without hot workers
-/// or when `m` makes a single piece: the caller then splits as it would otherwise.
-pub(crate) fn try_row_pieces(m: usize, rows: usize, f: &(dyn Fn(usize, usize) + Sync)) -> bool {
-    let pieces = m.div_ceil(rows);
-    pieces > 1
-        && team::is_hot()
-        && team::try_run(pieces, &|i: usize| f(i * rows, m.min((i + 1) * rows)))
-}
-
-/// The [`MinLen`] of a product counted in rows of `C`, each row costing
-/// `row_flop` flops: a product of `m` rows is split over threads (by
-/// [`for_each_chunk`]) when it reaches [`for_each_block`]'s flop thresholds.
-pub(crate) fn product_rows(row_flop: usize) -> MinLen {
-    let rows = |flop: usize| flop.div_ceil(row_flop.max(1));
-    MinLen {
-        cold: rows(PAR_MIN_FLOP),
-        hot: rows(PAR_MIN_FLOP_HOT),
-    }
-}
-
-/// The size from which work is split over threads (flops for a product,
-/// elements or rows for a loop): `cold` when its threads must be woken
-/// (`rayon::join`), `hot` when the calling thread has hot workers
-/// ([`super::team`]), whose regions start within a microsecond. `usize::MAX`
-/// never splits.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MinLen {
-    /// Threshold without hot workers.
-    pub cold: usize,
-    /// Threshold with hot workers.
-    pub hot: usize,
-}
-
-impl MinLen {
-    /// The threshold for the calling thread, which has hot workers or not.
-    fn now(self) -> usize {
-        if team::is_hot() { self.hot } else { self.cold }
-    }
-}
-
-/// Calls `f(lo, hi)` for disjoint chunks covering `0..n`, cut on multiples of
-/// `align` (16 elements, a 64-byte line, for flat buffers; 1 for rows; `MR`
-/// for the rows of a product's `C`, see [`product_rows`]), in
-/// parallel as [`for_each_block`] does when `n` reaches the [`MinLen`] that
-/// applies (each chunk then holds at least half of it).
-pub(crate) fn for_each_chunk(
-    n: usize,
-    min_len: MinLen,
-    align: usize,
-    f: &(dyn Fn(usize, usize) + Sync),
-) {
-    let min_len = min_len.now();
-    let pieces = if n < min_len {
-        1
-    } else {
-        rayon::current_num_threads()
-            .min(n / (min_len / 2).max(1))
-            .clamp(1, MAX_PIECES)
-    };
-    if pieces <= 1 {
-        return f(0, n);
-    }
-    let bound = |i: usize| {
-        if i == pieces {
-            n
-        } else {
-            n * i / pieces / align * align
-        }
-    };
-    let run = |i: usize| f(bound(i), bound(i + 1));
-    if !team::try_run(pieces, &run) {
-        join_all(0, pieces, &run);
-    }
-}
-
 /// Runs `f(lo..hi)` by recursive halving with `rayon::join`.
-fn join_all(lo: usize, hi: usize, f: &(dyn Fn(usize) + Sync)) {
+pub(crate) fn join_all(lo: usize, hi: usize, f: &(dyn Fn(usize) + Sync)) {
     if hi - lo == 1 {
         return f(lo);
     }

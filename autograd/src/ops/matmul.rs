@@ -267,13 +267,17 @@ pub(super) fn backward(id: usize, nodes: &[Node], g: &[f32], grads: &mut Gradien
                 let (dx, fresh) = grads.acc_fresh(ix, x.shape);
                 gemm_view(1.0, g, gv, &w.data, wv.t(), beta(fresh), dx, xv);
             }
-            // dW = Gᵀ X, written row-major into W's own [out, in] layout; or, for a parameter
-            // when the store defers weight products, kept as its two factors (G is this node's
-            // own gradient, which stays in the store).
-            let dims = (gv.rows, gv.cols, xv.cols);
+            // dW = Gᵀ X, written row-major into W's own [out, in] layout.
+            //
+            // The fast build may keep it as its two factors instead, when the store defers
+            // weight products (G is this node's own gradient, which stays in the store): the
+            // optimizer then streams it block by block (`kernels/fast/deferred.rs`).
+            #[cfg(feature = "fast")]
             let deferred = nodes[iw].requires_grad
                 && nodes[iw].param.is_some()
-                && grads.try_defer(iw, id, &x.data, dims);
+                && grads.try_defer(iw, id, &x.data, (gv.rows, gv.cols, xv.cols));
+            #[cfg(not(feature = "fast"))]
+            let deferred = false;
             if nodes[iw].requires_grad && !deferred {
                 let (dw, fresh) = grads.acc_fresh(iw, w.shape);
                 let out = View::of(&w.shape, false);

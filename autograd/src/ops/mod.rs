@@ -15,7 +15,7 @@
 
 mod binary;
 pub(crate) mod fastmath;
-mod loss;
+pub(crate) mod loss;
 mod matmul;
 mod overload;
 mod reduce;

@@ -1,7 +1,7 @@
 //! Adam with PyTorch's semantics (betas 0.9, 0.999; eps 1e-8 outside the square root).
 
 use super::{Optimizer, Slots, StateBuffer, for_each_param};
-use crate::kernels::elementwise;
+use crate::kernels::vectorized;
 use crate::{Gradients, ParamStore};
 
 /// `m = β1 m + (1-β1) g`, `v = β2 v + (1-β2) g²`,
@@ -37,6 +37,27 @@ impl Adam {
     }
 }
 
+/// One element of the update, with the bias corrections folded into `step = lr / (1-β1^t)`
+/// and `sqrt_bc2 = √(1-β2^t)`: returns the new `(p, m, v)`.
+///
+/// `m = β1 m + (1-β1) g`,  `v = β2 v + (1-β2) g²`,  `p = p - step m / (√v / sqrt_bc2 + ε)`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn adam(
+    p: f32,
+    g: f32,
+    m: f32,
+    v: f32,
+    (beta1, beta2): (f32, f32),
+    step: f32,
+    sqrt_bc2: f32,
+    eps: f32,
+) -> (f32, f32, f32) {
+    let m = beta1 * m + (1.0 - beta1) * g;
+    let v = beta2 * v + (1.0 - beta2) * g * g;
+    (p - step * m / (v.sqrt() / sqrt_bc2 + eps), m, v)
+}
+
 impl Optimizer for Adam {
     fn step(&mut self, store: &mut ParamStore, grads: &Gradients) {
         self.steps += 1;
@@ -51,7 +72,12 @@ impl Optimizer for Adam {
         let (m, v) = (&mut self.m.bufs, &mut self.v.bufs);
         for_each_param(store, grads, |i, p, g| {
             g.update([p, &mut m[i], &mut v[i]], &|g, [p, m, v]| {
-                elementwise::adam_update_serial(p, g, m, v, b1, b2, step, sqrt_bc2, eps)
+                vectorized(|| {
+                    let pmv = p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut());
+                    for (((p, m), v), &g) in pmv.zip(g) {
+                        (*p, *m, *v) = adam(*p, g, *m, *v, (b1, b2), step, sqrt_bc2, eps);
+                    }
+                })
             })
         });
     }

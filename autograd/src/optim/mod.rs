@@ -4,9 +4,9 @@
 //! A parameter that did not reach the loss has gradient zero (not "missing"): it is updated as
 //! such, so momentum and moment estimates keep decaying exactly as the formulas say.
 
-mod adam;
-mod rmsprop;
-mod sgd;
+pub(crate) mod adam;
+pub(crate) mod rmsprop;
+pub(crate) mod sgd;
 
 pub use adam::Adam;
 pub use rmsprop::RmsProp;

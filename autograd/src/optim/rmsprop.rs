@@ -1,7 +1,7 @@
 //! RMSprop with Keras' semantics (rho 0.9, eps 1e-7, eps inside the square root).
 
 use super::{Optimizer, Slots, StateBuffer, for_each_param};
-use crate::kernels::elementwise;
+use crate::kernels::vectorized;
 use crate::{Gradients, ParamStore};
 
 /// `v = ρ v + (1 - ρ) g²`,  `p -= lr g / √(v + ε)`.
@@ -32,15 +32,31 @@ impl RmsProp {
     }
 }
 
+/// One element of the update: returns the new `(p, v)`.
+///
+/// `v = ρ v + (1 - ρ) g²`,  `p = p - lr g / √(v + ε)`.
+#[inline(always)]
+pub(crate) fn rmsprop(p: f32, g: f32, v: f32, lr: f32, rho: f32, eps: f32) -> (f32, f32) {
+    let v = rho * v + (1.0 - rho) * g * g;
+    (p - lr * g / (v + eps).sqrt(), v)
+}
+
+/// [`rmsprop`] over a slice of a parameter, its gradient and its state.
+pub fn update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
+    vectorized(|| {
+        for ((p, v), &g) in p.iter_mut().zip(v.iter_mut()).zip(g) {
+            (*p, *v) = rmsprop(*p, g, *v, lr, rho, eps);
+        }
+    })
+}
+
 impl Optimizer for RmsProp {
     fn step(&mut self, store: &mut ParamStore, grads: &Gradients) {
         let (lr, rho, eps) = (self.lr, self.rho, self.eps);
         self.v.ensure(store);
         let v = &mut self.v.bufs;
         for_each_param(store, grads, |i, p, g| {
-            g.update([p, &mut v[i]], &|g, [p, v]| {
-                elementwise::rmsprop_update_serial(p, g, v, lr, rho, eps)
-            })
+            g.update([p, &mut v[i]], &|g, [p, v]| update(p, g, v, lr, rho, eps))
         });
         self.steps += 1;
     }

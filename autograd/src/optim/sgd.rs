@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum (PyTorch semantics).
 
 use super::{Optimizer, Slots, StateBuffer, for_each_param};
-use crate::kernels::elementwise;
+use crate::kernels::vectorized;
 use crate::{Gradients, ParamStore};
 
 /// `b = μ b + g` (on the first step `b = g`), `p -= lr b`; with `μ = 0`, plain `p -= lr g`.
@@ -25,6 +25,15 @@ impl Sgd {
     }
 }
 
+/// One element of SGD with momentum: returns the new `(p, b)`.
+///
+/// `b = μ b + g` (`b = g` on the first step),  `p = p - lr b`.
+#[inline(always)]
+pub(crate) fn momentum(p: f32, g: f32, b: f32, lr: f32, mu: f32, first: bool) -> (f32, f32) {
+    let b = if first { g } else { mu * b + g };
+    (p - lr * b, b)
+}
+
 impl Optimizer for Sgd {
     fn step(&mut self, store: &mut ParamStore, grads: &Gradients) {
         let (lr, mu, first) = (self.lr, self.momentum, self.steps == 0);
@@ -34,10 +43,20 @@ impl Optimizer for Sgd {
         let vel = &mut self.velocity.bufs;
         for_each_param(store, grads, |i, p, g| {
             if mu == 0.0 {
-                g.update([p], &|g, [p]| elementwise::sgd_update(p, g, lr));
+                g.update([p], &|g, [p]| {
+                    vectorized(|| {
+                        for (p, &g) in p.iter_mut().zip(g) {
+                            *p -= lr * g;
+                        }
+                    })
+                });
             } else {
                 g.update([p, &mut vel[i]], &|g, [p, b]| {
-                    elementwise::sgd_momentum_update(p, g, b, lr, mu, first)
+                    vectorized(|| {
+                        for ((p, b), &g) in p.iter_mut().zip(b.iter_mut()).zip(g) {
+                            (*p, *b) = momentum(*p, g, *b, lr, mu, first);
+                        }
+                    })
                 });
             }
         });

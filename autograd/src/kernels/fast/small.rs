@@ -21,15 +21,16 @@
 //! Products with `k <= 4` into a row-major `C` go to the row sweep of
 //! `shallow.rs` instead (same arithmetic per element, fewer instructions
 //! around it). On hot workers, tall products are cut into 48-row pieces that
-//! the threads claim as they come free (`parallel::for_each_row_piece`).
+//! the threads claim as they come free (`pieces::for_each_row_piece`).
 
 use super::avx2::{MR, NR, strided_tile};
-use super::blocked;
-use super::layout::{MatMut, MatRef};
-use super::pack;
-use super::parallel;
+use super::pack_avx2;
+use super::pieces;
 use super::shallow;
 use super::sparse;
+use crate::kernels::blocked;
+use crate::kernels::layout::{MatMut, MatRef};
+use crate::kernels::pack;
 
 /// No-pack GEMM (AVX2+FMA), or the portable blocked kernel without AVX2.
 #[allow(clippy::too_many_arguments)]
@@ -69,7 +70,7 @@ pub(crate) fn gemm(
         let len = k * n.next_multiple_of(NR);
         pack::with_buffers(len, len, |pc, pb| {
             // SAFETY: B is valid for k x n reads (checked by `gemm_with`).
-            unsafe { pack::pack_b::<NR>(k, n, b, pb) };
+            unsafe { pack_avx2::pack_b16(k, n, b, pb) };
             let panels = Panels {
                 ptr: pb.as_ptr(),
                 rs: NR,
@@ -177,7 +178,7 @@ unsafe fn blocks(
     beta: f32,
     c: MatMut,
 ) {
-    parallel::for_each_row_piece(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
+    pieces::for_each_row_piece(m, n, k, MR, NR, c, &|i0, i1, j0, j1| {
         // SAFETY: block [i0, i1) x [j0, j1) of the checked views, disjoint
         // from other tasks; j0 is a multiple of NR, so its first panel is
         // panel j0 / NR (the caller's contract).

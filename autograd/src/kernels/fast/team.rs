@@ -7,7 +7,7 @@
 //! arithmetic, was the price of the second thread. [`with_hot_workers`] runs
 //! a closure while the other threads of rayon's current pool spin, waiting
 //! for work, inside a rayon scope; the kernels' parallel regions
-//! ([`super::parallel`]) then hand their pieces to the spinning workers
+//! ([`crate::kernels::parallel`]) then hand their pieces to the spinning workers
 //! through one atomic word, and start within a microsecond.
 //!
 //! The work still runs on rayon's pool (its size, `RAYON_NUM_THREADS`, and the
@@ -34,8 +34,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 /// A parallel region's work: called once per piece index.
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
 
-/// The most pieces one region may have (the word keeps 16 bits for each count).
-pub(crate) const MAX_PIECES: usize = 64;
+/// The most pieces one region may have (the word keeps 16 bits for each count), the most
+/// blocks [`crate::kernels::parallel`] cuts a product into.
+use crate::kernels::parallel::MAX_PIECES;
 
 /// Idle spins after which a waiting worker starts yielding its CPU between polls.
 const SPINS_BEFORE_YIELD: u32 = 1 << 16;

@@ -12,9 +12,9 @@
 //! `fma(acc, alpha, beta · c)`; so the result is bitwise the small path's, on any number of
 //! threads (the rows are split between them, never the sums).
 
-use super::layout::{MatMut, MatRef};
-use super::pack;
-use super::parallel;
+use super::pieces;
+use crate::kernels::layout::{MatMut, MatRef};
+use crate::kernels::pack;
 
 /// The deepest product this path takes.
 pub(crate) const MAX_K: usize = 4;
@@ -37,7 +37,7 @@ pub(crate) unsafe fn gemm(
 ) {
     debug_assert!((1..=MAX_K).contains(&k) && c.cs == 1);
     let run = |b: MatRef| {
-        parallel::for_each_chunk(m, parallel::product_rows(2 * k * n), 1, &|i0, i1| {
+        pieces::for_each_chunk(m, pieces::product_rows(2 * k * n), 1, &|i0, i1| {
             for i in i0..i1 {
                 // SAFETY: row i of the checked views (i < m); AVX2+FMA (the caller's contract).
                 unsafe { row(k, n, alpha, a.at(i, 0), b, beta, c.at(i, 0)) };

@@ -1,111 +1,103 @@
-//! What [`Kernel::Auto`](super::Kernel::Auto) runs for a given shape.
+//! The door: which route [`Kernel::Auto`](crate::kernels::Kernel::Auto) sends a product
+//! down, from its shape and strides alone (never from the thread count, so results stay
+//! bitwise reproducible). [`route`] is the whole rule, one line per route, in order; each
+//! constant below carries the measurement behind it (Zen3, one thread unless stated).
 
-/// The implementation [`Kernel::Auto`](super::Kernel::Auto) picks.
+/// A route through the fast paths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AutoChoice {
-    /// The AVX2 no-pack path ([`gemm_small`](super::gemm_small)).
+pub enum Route {
+    /// The AVX2 no-pack path (`small.rs`, with `shallow.rs` for `k <= 4`).
     Small,
     /// The no-pack path on the transposed product `Cᵀ = Bᵀ·Aᵀ`: for a short
     /// row-major `A` times a wide column-major `B` (`x · Wᵀ` at batch 32), the
     /// big operand `W` is then read in place as the broadcast side, and only
     /// the small `x` is packed.
     SmallTransposed,
-    /// The blocked kernel with the AVX2+FMA micro-kernel.
+    /// The blocked kernel with the AVX2+FMA micro-kernel (`avx2.rs`).
     Avx2Blocked,
-    /// The portable blocked kernel (CPU without AVX2+FMA).
+    /// The portable blocked kernel of the reference build (CPU without AVX2+FMA).
     PortableBlocked,
-    /// The AVX2 dot-product kernel, for few rows of `A` (`csa == 1`) times a
+    /// The AVX2 dot-product kernel (`dot.rs`), for few rows of `A` (`csa == 1`) times a
     /// column-major `B` (`rsb == 1`): no packing at all.
     Dot,
 }
 
-/// The choice [`Kernel::Auto`](super::Kernel::Auto) makes for an
-/// `m x k` times `k x n` product on this CPU. Depends only on the shape
-/// (never on the thread count), so results stay bitwise reproducible.
-pub fn auto_choice(m: usize, k: usize, n: usize) -> AutoChoice {
-    auto_choice_for_layout(m, k, n, true)
-}
-
-/// [`auto_choice`] knowing whether `B`'s rows are contiguous (`csb == 1`). The small path
-/// reads such rows in place; any other `B` it must pack whole, and then the blocked kernel,
-/// which packs it panel by panel into cache-sized blocks, is faster for all but tiny products
-/// (measured at 32x512x784 with `B` column-major: 551 us small vs 336 us blocked, 1 thread).
-pub fn auto_choice_for_layout(m: usize, k: usize, n: usize, b_rows_contiguous: bool) -> AutoChoice {
-    if !super::avx2_available() {
-        return AutoChoice::PortableBlocked;
-    }
-    let tiny = n <= TINY_N || volume(m, k, n) <= SMALL_MAX_VOLUME;
-    if !b_rows_contiguous && !tiny {
-        return AutoChoice::Avx2Blocked;
-    }
-    if use_small(m, k, n) {
-        AutoChoice::Small
-    } else {
-        AutoChoice::Avx2Blocked
-    }
-}
-
-/// [`auto_choice_for_layout`] knowing all the strides of `A` and `B`: a short
-/// (`m <= 32`), narrow (`n <= 16`) product of a row-major `A` and a
-/// column-major `B` (`x · Wᵀ` into a small layer, e.g. the 2-wide latent
-/// heads) at depth `k >= 32` takes the dot-product kernel, which reads both
-/// operands in place: 67 GFLOP/s at 32x512x2 against 10 for the small path,
-/// which must pack (and pad to 16 columns) the whole `B`. On wide outputs
-/// (`n >= 64`, e.g. 32x784x512) the product runs transposed instead
-/// ([`AutoChoice::SmallTransposed`]); the dot kernel would re-read all of `A`
-/// from L2 for every three columns of `B`.
-pub fn auto_choice_for_strides(
+/// The route for an `m x k` times `k x n` product with strides `(rsa, csa)` for `A` and
+/// `(rsb, csb)` for `B`: the first rule that matches.
+///
+/// | rule | route | why |
+/// |---|---|---|
+/// | no AVX2+FMA | `PortableBlocked` | the only kernel there is |
+/// | `x·Wᵀ` into a narrow layer: `A` row-major, `B` column-major, `m <= 32`, `n <= 16`, `k >= 32` | `Dot` | reads both in place: 67 against 10 GFLOP/s at 32x512x2 ([`DOT_MIN_K`]) |
+/// | the same into a wide layer (`n >= 64`) | `SmallTransposed` | `W` read in place: 89-93 against 62-76 GFLOP/s at 32x784x512 ([`TRANSPOSE_MIN_N`]) |
+/// | tall, thin, `A` column-major: `n <= 8`, `m >= 64`, tiny | `SmallTransposed` | full 16-wide tiles: 1.5-1.7 against 5.3-5.8 us at 512x32x2 ([`THIN_N`]) |
+/// | `B` not row-contiguous, not tiny | `Avx2Blocked` | the blocked kernel packs `B` panel by panel: 336 against 551 us at 32x512x784 ([`auto_choice_for_layout`]) |
+/// | one 16-wide panel of `B`, or tiny, or short/narrow and not deep | `Small` | packing costs more than it saves ([`use_small`]) |
+/// | anything else | `Avx2Blocked` | the textbook algorithm, at ~90% of the FMA peak |
+pub fn route(
     m: usize,
     k: usize,
     n: usize,
     (rsa, csa): (usize, usize),
     (rsb, csb): (usize, usize),
-) -> AutoChoice {
-    if super::avx2_available()
-        && csa == 1
-        && rsb == 1
-        && csb != 1
-        && (rsa != 1 || m == 1)
-        && m <= SMALL_MAX_M
-        && k >= DOT_MIN_K
-        && n <= TINY_N
-    {
-        return AutoChoice::Dot;
+) -> Route {
+    if !super::avx2_available() {
+        return Route::PortableBlocked;
     }
-    if super::avx2_available()
-        && csa == 1
-        && rsb == 1
-        && csb != 1
-        && rsa != 1
-        && m <= SMALL_MAX_M
-        && n >= TRANSPOSE_MIN_N
-        && k >= DOT_MIN_K
-    {
-        return AutoChoice::SmallTransposed;
+    let x_wt = csa == 1 && rsb == 1 && csb != 1 && m <= SMALL_MAX_M && k >= DOT_MIN_K;
+    if x_wt && (rsa != 1 || m == 1) && n <= TINY_N {
+        return Route::Dot;
     }
-    if super::avx2_available()
-        && rsa == 1
+    if x_wt && rsa != 1 && n >= TRANSPOSE_MIN_N {
+        return Route::SmallTransposed;
+    }
+    if rsa == 1
         && csa != 1
         && n <= THIN_N
         && m >= THIN_TRANSPOSE_MIN_M
         && volume(m, k, n) <= SMALL_MAX_VOLUME
     {
-        return AutoChoice::SmallTransposed;
+        return Route::SmallTransposed;
     }
     auto_choice_for_layout(m, k, n, csb == 1)
+}
+
+/// [`route`] for a product whose operands' strides are not known beyond whether `B`'s rows
+/// are contiguous (`csb == 1`). The small path reads such rows in place; any other `B` it
+/// must pack whole, and then the blocked kernel, which packs it panel by panel into
+/// cache-sized blocks, is faster for all but tiny products (measured at 32x512x784 with `B`
+/// column-major: 551 us small vs 336 us blocked, 1 thread).
+pub(crate) fn auto_choice_for_layout(
+    m: usize,
+    k: usize,
+    n: usize,
+    b_rows_contiguous: bool,
+) -> Route {
+    if !super::avx2_available() {
+        return Route::PortableBlocked;
+    }
+    let tiny = n <= TINY_N || volume(m, k, n) <= SMALL_MAX_VOLUME;
+    if !b_rows_contiguous && !tiny {
+        return Route::Avx2Blocked;
+    }
+    if use_small(m, k, n) {
+        Route::Small
+    } else {
+        Route::Avx2Blocked
+    }
 }
 
 /// At most this wide, a tall product with a column-major `A` (a weight
 /// gradient `Gᵀ·z` into a 2-wide layer, 512x32x2) runs transposed: its
 /// 16-wide tiles would hold 2 useful columns, while `zᵀ·G` fills them, reads
 /// `G`'s rows in place and sums the same terms in the same order (bitwise
-/// the same result): 8.0 against 1.2 us at 512x32x2.
+/// the same result): 1.5-1.7 against 5.3-5.8 us at 512x32x2 (one thread).
 const THIN_N: usize = 8;
 /// ... and at least this tall (four 16-wide panels once transposed).
 const THIN_TRANSPOSE_MIN_M: usize = 64;
 
 /// From this width on, a short `x · Wᵀ` runs transposed (see
-/// [`AutoChoice::SmallTransposed`]): measured at 32x784x512 and 32x512x784,
+/// [`Route::SmallTransposed`]): measured at 32x784x512 and 32x512x784,
 /// 89-93 GFLOP/s against 62-76 for the blocked kernel, which must re-pack
 /// the whole `W` (1.6 MB) on every call and wastes a third of its last
 /// 6-row tile on 32 rows (1 thread, Zen3).

@@ -3,7 +3,7 @@
 //! both operands store the `k` sum contiguously. This is `linear`'s forward
 //! pass (`x · Wᵀ` with `W` stored `[out, in]`) into a narrow layer, where the
 //! other paths would pack `Wᵀ` and pad it to 16 columns (see
-//! [`auto_choice_for_strides`](super::auto_choice_for_strides) for when it is
+//! [`route`](super::route) for when it is
 //! used).
 //!
 //! A 4 x 3 tile of `C` keeps 12 ymm accumulators, each summing 8 lanes of one
@@ -16,8 +16,8 @@
 //! stay in L1 while all row tiles of `A` (from L2) stream past them; `B` is
 //! read once, straight from memory, without packing.
 
-use super::layout::{MatMut, MatRef};
-use super::parallel;
+use crate::kernels::layout::{MatMut, MatRef};
+use crate::kernels::parallel;
 
 /// Tile rows (of `A` / `C`).
 const DR: usize = 4;

@@ -13,9 +13,9 @@
 //! Edge tiles use a row count specialised at compile time and masked column
 //! loads/stores, so nothing outside the valid tile is read or written.
 
-use super::blocked::{self, MicroKernel};
-use super::layout::{MatMut, MatRef};
-use super::pack;
+use super::pack_avx2;
+use crate::kernels::blocked::{self, MicroKernel};
+use crate::kernels::layout::{MatMut, MatRef};
 
 /// Tile rows: six broadcast `A` values per `k` step.
 pub(crate) const MR: usize = 6;
@@ -40,12 +40,12 @@ impl MicroKernel for Avx2 {
 
     unsafe fn pack_a(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
         // SAFETY: forwarded contract.
-        unsafe { pack::pack_a::<MR>(mc, kc, a, dst) }
+        unsafe { pack_avx2::pack_a6(mc, kc, a, dst) }
     }
 
     unsafe fn pack_b(kc: usize, nc: usize, b: MatRef, dst: &mut [f32]) {
         // SAFETY: forwarded contract.
-        unsafe { pack::pack_b::<NR>(kc, nc, b, dst) }
+        unsafe { pack_avx2::pack_b16(kc, nc, b, dst) }
     }
 
     unsafe fn tile(
