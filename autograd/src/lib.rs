@@ -41,6 +41,7 @@ pub mod ops;
 pub mod optim;
 mod params;
 mod pool;
+mod print;
 mod shape;
 mod tape;
 mod tensor;

@@ -3,13 +3,12 @@
 //! two layouts that the plain element-by-element copy handles slowly transposed in registers.
 
 use crate::kernels::layout::MatRef;
-use crate::kernels::pack;
 
-/// Packs the `mc x kc` block `a` into 6-row panels like [`pack::pack_a`], the full panels of
+/// Packs the `mc x kc` block `a` into 6-row panels like [`pack_a`](crate::kernels::pack::pack_a), the full panels of
 /// a row-major `A` by 8 x 8 register transposes ([`pack_a_rowmajor6`]).
 ///
 /// # Safety
-/// As [`pack::pack_a`]; AVX2 available.
+/// As [`pack_a`](crate::kernels::pack::pack_a); AVX2 available.
 pub(crate) unsafe fn pack_a6(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
     const MR: usize = 6;
     let full = if a.cs == 1 && a.rs != 1 { mc / MR } else { 0 };
@@ -26,7 +25,7 @@ pub(crate) unsafe fn pack_a6(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
         // SAFETY: the rows left are inside the caller's block; their panels follow the full
         // ones in `dst`.
         unsafe {
-            pack::pack_a::<MR>(
+            pack_a_strided::<MR>(
                 mc - full * MR,
                 kc,
                 a.at(full * MR, 0),
@@ -36,11 +35,11 @@ pub(crate) unsafe fn pack_a6(mc: usize, kc: usize, a: MatRef, dst: &mut [f32]) {
     }
 }
 
-/// Packs the `kc x nc` block `b` into 16-wide panels like [`pack::pack_b`], a column-major
+/// Packs the `kc x nc` block `b` into 16-wide panels like [`pack_b`](crate::kernels::pack::pack_b), a column-major
 /// `B` by 8 x 8 register transposes ([`pack_b_colmajor16`]).
 ///
 /// # Safety
-/// As [`pack::pack_b`]; AVX2 available.
+/// As [`pack_b`](crate::kernels::pack::pack_b); AVX2 available.
 pub(crate) unsafe fn pack_b16(kc: usize, nc: usize, b: MatRef, dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if b.rs == 1 && b.cs != 1 {
@@ -49,10 +48,228 @@ pub(crate) unsafe fn pack_b16(kc: usize, nc: usize, b: MatRef, dst: &mut [f32]) 
         return;
     }
     // SAFETY: same contract, forwarded.
-    unsafe { pack::pack_b::<16>(kc, nc, b, dst) }
+    unsafe { pack_b_strided::<16>(kc, nc, b, dst) }
 }
 
-/// [`pack_b`] for a column-major `B` (`rs == 1`, columns `cs` apart) into
+/// [`pack_a`](crate::kernels::pack::pack_a) with the two common layouts specialised, so the inner loop has a
+/// constant stride (unit-stride reads for a column-major / transposed `A`).
+///
+/// # Safety
+/// `a` must be valid for reads of every element of an `mc x kc` matrix.
+pub(crate) unsafe fn pack_a_strided<const MR: usize>(
+    mc: usize,
+    kc: usize,
+    a: MatRef,
+    dst: &mut [f32],
+) {
+    // Specialise the two common layouts so the inner loop has a constant
+    // stride (unit stride reads for column-major / transposed A).
+    if a.cs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_a_impl::<MR>(mc, kc, a.ptr, a.rs, 1, dst);
+        }
+    } else if a.rs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_a_impl::<MR>(mc, kc, a.ptr, 1, a.cs, dst);
+        }
+    } else {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_a_impl::<MR>(mc, kc, a.ptr, a.rs, a.cs, dst);
+        }
+    }
+}
+
+/// # Safety
+/// As [`pack_a_strided`], with the view given as pointer and strides.
+#[inline(always)]
+unsafe fn pack_a_impl<const MR: usize>(
+    mc: usize,
+    kc: usize,
+    a: *const f32,
+    rs: usize,
+    cs: usize,
+    dst: &mut [f32],
+) {
+    assert!(dst.len() >= mc.div_ceil(MR) * MR * kc);
+    let out = dst.as_mut_ptr();
+    for panel in 0..mc.div_ceil(MR) {
+        let i0 = panel * MR;
+        let rows = MR.min(mc - i0);
+        // SAFETY: the panel's kc * MR floats are inside `dst` (asserted);
+        // source elements (i0 + r, p) with r < rows, p < kc are inside the
+        // block the caller vouched for.
+        unsafe {
+            let o = out.add(panel * MR * kc);
+            let src = a.add(i0 * rs);
+            if rows == MR && rs == 1 {
+                // Column-major / transposed A: each k step is MR contiguous.
+                for p in 0..kc {
+                    std::ptr::copy_nonoverlapping(src.add(p * cs), o.add(p * MR), MR);
+                }
+            } else if rows == MR {
+                for p in 0..kc {
+                    for r in 0..MR {
+                        *o.add(p * MR + r) = *src.add(r * rs + p * cs);
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for r in 0..MR {
+                        *o.add(p * MR + r) = if r < rows {
+                            *src.add(r * rs + p * cs)
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`pack_b`](crate::kernels::pack::pack_b) with the common layouts specialised; a row-major `B` is packed a group
+/// of panels at a time, with the rows ahead prefetched.
+///
+/// # Safety
+/// `b` must be valid for reads of every element of a `kc x nc` matrix.
+pub(crate) unsafe fn pack_b_strided<const NR: usize>(
+    kc: usize,
+    nc: usize,
+    b: MatRef,
+    dst: &mut [f32],
+) {
+    if b.cs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_b_impl::<NR>(kc, nc, b.ptr, b.rs, 1, dst);
+        }
+    } else if b.rs == 1 {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_b_impl::<NR>(kc, nc, b.ptr, 1, b.cs, dst);
+        }
+    } else {
+        // SAFETY: same contract, forwarded.
+        unsafe {
+            pack_b_impl::<NR>(kc, nc, b.ptr, b.rs, b.cs, dst);
+        }
+    }
+}
+
+/// How many rows ahead [`pack_b_strided`] prefetches a row-major `B`: rows are
+/// often a power-of-two stride apart, which defeats the hardware
+/// prefetchers, and `B` usually comes from L3 or DRAM.
+const PREFETCH_ROWS: usize = 6;
+
+/// Panels a row-major `B` is packed into at a time (see [`pack_b_strided`]): 4
+/// write streams, well inside the 8 ways of an L1 set.
+const PANEL_GROUP: usize = 4;
+
+/// Prefetches the `len` floats at `row` into L1 (a hint: never faults).
+#[inline(always)]
+fn prefetch_row(row: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..len).step_by(16) {
+        // SAFETY: prefetching is a hint; it never faults, whatever the address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                row.wrapping_add(off) as *const i8,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (row, len);
+}
+
+/// # Safety
+/// As [`pack_b_strided`], with the view given as pointer and strides.
+#[inline(always)]
+unsafe fn pack_b_impl<const NR: usize>(
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    rs: usize,
+    cs: usize,
+    dst: &mut [f32],
+) {
+    assert!(dst.len() >= nc.div_ceil(NR) * NR * kc);
+    let out = dst.as_mut_ptr();
+    let full = nc / NR;
+    if cs == 1 {
+        // Row-major B: a group of PANEL_GROUP panels at a time, reading each
+        // row's piece of the group front to back and writing one sequential
+        // stream per panel. (All panels at once would write `nc / NR` streams
+        // `kc * NR * 4` bytes apart, a multiple of 4 KiB, so all in one L1 set:
+        // more streams than ways.)
+        for g0 in (0..full).step_by(PANEL_GROUP) {
+            let g1 = (g0 + PANEL_GROUP).min(full);
+            for p in 0..kc {
+                if p + PREFETCH_ROWS < kc {
+                    let ahead = b.wrapping_add((p + PREFETCH_ROWS) * rs + g0 * NR);
+                    prefetch_row(ahead, (g1 - g0) * NR);
+                }
+                // SAFETY: row p, columns < full * NR <= nc of the checked
+                // block; writes stay in panel `panel` (kc * NR floats each) of
+                // `dst` (asserted).
+                unsafe {
+                    let row = b.add(p * rs);
+                    for panel in g0..g1 {
+                        let o = out.add(panel * NR * kc + p * NR);
+                        std::ptr::copy_nonoverlapping(row.add(panel * NR), o, NR);
+                    }
+                }
+            }
+        }
+        let cols = nc - full * NR;
+        if cols > 0 {
+            for p in 0..kc {
+                // SAFETY: the last, partial panel: columns full * NR .. nc of
+                // row p; its kc * NR floats are inside `dst` (asserted).
+                unsafe {
+                    let o = out.add(full * NR * kc + p * NR);
+                    std::ptr::copy_nonoverlapping(b.add(p * rs + full * NR), o, cols);
+                    std::ptr::write_bytes(o.add(cols), 0, NR - cols);
+                }
+            }
+        }
+        return;
+    }
+    for panel in 0..nc.div_ceil(NR) {
+        let j0 = panel * NR;
+        let cols = NR.min(nc - j0);
+        // SAFETY: the panel's kc * NR floats are inside `dst` (asserted);
+        // source elements (p, j0 + j) with p < kc, j < cols are inside the
+        // block the caller vouched for.
+        unsafe {
+            let o = out.add(panel * NR * kc);
+            let src = b.add(j0 * cs);
+            if cols == NR && rs == 1 {
+                // Column-major / transposed B: read columns contiguously.
+                for j in 0..NR {
+                    let col = src.add(j * cs);
+                    for p in 0..kc {
+                        *o.add(p * NR + j) = *col.add(p);
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    for j in 0..NR {
+                        *o.add(p * NR + j) = if j < cols {
+                            *src.add(p * rs + j * cs)
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`pack_b_strided`] for a column-major `B` (`rs == 1`, columns `cs` apart) into
 /// 16-wide panels: each group of 8 `k` steps of 16 columns is two 8 x 8
 /// blocks, loaded as 16 contiguous 8-float column pieces (16 sequential
 /// streams, prefetcher-friendly) and transposed in registers with the
@@ -62,7 +279,7 @@ pub(crate) unsafe fn pack_b16(kc: usize, nc: usize, b: MatRef, dst: &mut [f32]) 
 /// copied element by element.
 ///
 /// # Safety
-/// As [`pack_b`] with `b` column-major (`b.add(p + j * cs)` readable for
+/// As [`pack_b`](crate::kernels::pack::pack_b) with `b` column-major (`b.add(p + j * cs)` readable for
 /// `p < kc`, `j < nc`); AVX2 available.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
