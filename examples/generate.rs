@@ -18,7 +18,7 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vae::checkpoint::{self, Checkpoint};
-use vae::data::{Binarize, load_dir};
+use vae::data::{Binarize, ImageSet, load_dir};
 use vae::eval::evaluate;
 use vae::report::{self, ImageShape};
 
@@ -63,6 +63,8 @@ fn run(args: &Args) -> Result<(), String> {
     let ck = checkpoint::load(&args.checkpoint).map_err(|e| e.to_string())?;
     let model = &ck.model;
     let shape = image_shape(&ck);
+    // The test set for explorer.html, read first so that a bad --data fails before any output.
+    let test = args.data.as_deref().map(|d| test_set(&ck, d)).transpose()?;
     println!(
         "model {} (epoch {}), images {} x {}",
         model.config, ck.epoch, shape.0, shape.1
@@ -92,10 +94,10 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     done(&p);
 
-    match &args.data {
-        Some(dir) => {
+    match &test {
+        Some(test) => {
             let p = out("explorer.html");
-            explorer(&ck, dir, &p)?;
+            explorer(&ck, test, &p)?;
             done(&p);
         }
         None => println!("explorer.html skipped: it shows the test set; pass --data DIR"),
@@ -103,30 +105,35 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes the explorer page for `ck` with the test set of the data in `dir`, and the model's
-/// test loss on it (with the checkpoint's binarization and seed, as training reports it).
-fn explorer(ck: &Checkpoint, dir: &Path, path: &Path) -> Result<(), String> {
-    let model = &ck.model;
+/// The test set of the data in `dir`, checked against the model's input size.
+fn test_set(ck: &Checkpoint, dir: &Path) -> Result<ImageSet, String> {
     let test = load_dir(dir).map_err(|e| e.to_string())?.test;
-    if test.dim() != model.config.input_dim {
+    if test.dim() != ck.model.config.input_dim {
         return Err(format!(
             "{} has images of {} pixels, the model takes {}",
             dir.display(),
             test.dim(),
-            model.config.input_dim
+            ck.model.config.input_dim
         ));
     }
+    Ok(test)
+}
+
+/// Writes the explorer page for `ck` with `test`, and the model's test loss on it (with the
+/// checkpoint's binarization and seed, as training reports it).
+fn explorer(ck: &Checkpoint, test: &ImageSet, path: &Path) -> Result<(), String> {
+    let model = &ck.model;
     let binarize = match ck.extra["train"]["binarize"].as_str() {
         Some("dynamic") => Binarize::Dynamic,
         _ => Binarize::None,
     };
-    let means = vae::explorer::test_means(model, &test);
+    let means = vae::explorer::test_means(model, test);
     let page = vae::explorer::Explorer {
         model,
         means: &means,
         labels: test.labels.as_deref(),
         shape: (test.rows, test.cols),
-        test: evaluate(model, &test, binarize, 1.0, ck.seed),
+        test: evaluate(model, test, binarize, 1.0, ck.seed),
         epoch: ck.epoch,
     };
     vae::explorer::write(path, &page)

@@ -144,7 +144,7 @@ fn write_page(model: &Vae, data: &Data, name: &str) -> PathBuf {
         labels: data.test.labels.as_deref(),
         shape: (28, 28),
         test: evaluate(model, &data.test, vae::data::Binarize::None, 1.0, 0),
-        epoch: 1,
+        epoch: EPOCHS,
     };
     let path = dir.join("explorer.html");
     vae::explorer::write(&path, &page).expect("writes explorer.html");
@@ -296,6 +296,7 @@ fn relu_2d_latent(browser: &Path, data: &Data) {
     let strip = &dom[dom.find(r#"id="strip""#).unwrap()..];
     let strip = &strip[..strip.find("</div>").unwrap()];
     assert_eq!(strip.matches("<canvas").count(), 10, "{strip}");
+    let _ = std::fs::remove_dir_all(page.parent().expect("folder"));
 }
 
 fn tanh_two_layers_5d_latent(browser: &Path, data: &Data) {
@@ -307,4 +308,5 @@ fn tanh_two_layers_5d_latent(browser: &Path, data: &Data) {
     assert_eq!(sliders.matches(r#"type="range""#).count(), 5);
     assert_eq!(dom.matches("<select").count(), 2);
     check_at(browser, &page, &model, &[-1.5, 0.25, 0.0, 3.0, -2.0], "");
+    let _ = std::fs::remove_dir_all(page.parent().expect("folder"));
 }
