@@ -242,7 +242,13 @@ fn element<'d>(dom: &'d str, id: &str) -> (&'d str, &'d str) {
 fn check_at(browser: &Path, page: &Path, model: &Vae, z: &[f32], extra_query: &str) -> String {
     let zs: Vec<String> = z.iter().map(|v| v.to_string()).collect();
     let query = format!("?z={}{extra_query}", zs.join(","));
-    let dom = dump_dom(browser, page, &query);
+    check_page(browser, page, model, z, &query)
+}
+
+/// Opens the page with `query` and checks that it decoded `z`, as the engine's decoder does.
+fn check_page(browser: &Path, page: &Path, model: &Vae, z: &[f32], query: &str) -> String {
+    let zs: Vec<String> = z.iter().map(|v| v.to_string()).collect();
+    let dom = dump_dom(browser, page, query);
     let (_, error) = element(&dom, "error");
     assert_eq!(error, "", "the page reported an error at {query}");
     let (attrs, count) = element(&dom, "points");
@@ -252,10 +258,12 @@ fn check_at(browser: &Path, page: &Path, model: &Vae, z: &[f32], extra_query: &s
         "{attrs}"
     );
     let (attrs, text) = element(&dom, "pixels");
-    assert!(
-        attrs.contains(&format!(r#"data-z="{}""#, zs.join(","))),
-        "{attrs}"
-    );
+    let at = attrs.find("data-z=\"").expect("data-z") + 8;
+    let page_z: Vec<f32> = attrs[at..attrs[at..].find('"').unwrap() + at]
+        .split(',')
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    assert_eq!(page_z, z, "the point the page decoded, at {query}");
     let page_pixels: Vec<f64> = text
         .split_whitespace()
         .map(|v| v.parse().expect("a number"))
@@ -289,8 +297,10 @@ fn relu_2d_latent(browser: &Path, data: &Data) {
     let page = write_page(&model, data, "relu");
     check_at(browser, &page, &model, &[0.5, -1.2], "");
     check_at(browser, &page, &model, &[-2.25, 3.0], "");
-    // ?pair= draws the interpolation strip between two test points.
-    let dom = check_at(browser, &page, &model, &[0.0, 0.0], "&pair=0,1");
+    // Without ?z= the page decodes the first test image's code; ?pair= draws the
+    // interpolation strip between two test points.
+    let first = &vae::explorer::test_means(&model, &data.test)[..2];
+    let dom = check_page(browser, &page, &model, first, "?pair=0,1");
     let (_, status) = element(&dom, "status");
     assert!(status.starts_with("from test image #0"), "{status}");
     let strip = &dom[dom.find(r#"id="strip""#).unwrap()..];
@@ -308,5 +318,16 @@ fn tanh_two_layers_5d_latent(browser: &Path, data: &Data) {
     assert_eq!(sliders.matches(r#"type="range""#).count(), 5);
     assert_eq!(dom.matches("<select").count(), 2);
     check_at(browser, &page, &model, &[-1.5, 0.25, 0.0, 3.0, -2.0], "");
+    // A shorter ?z= leaves the other dimensions at 0; a malformed one is reported in the page.
+    check_page(
+        browser,
+        &page,
+        &model,
+        &[0.5, -1.2, 0.0, 0.0, 0.0],
+        "?z=0.5,-1.2",
+    );
+    let dom = dump_dom(browser, &page, "?z=1,x");
+    let (_, error) = element(&dom, "error");
+    assert!(error.contains("?z= needs up to 5 numbers"), "{error:?}");
     let _ = std::fs::remove_dir_all(page.parent().expect("folder"));
 }

@@ -193,15 +193,21 @@ if (L > 2) {
     sliders.push([input, out, label]);
   }
   if (L > SHOWN) $("sliders").append(`z[${SHOWN}] … z[${L - 1}]: set by ?z= or a clicked point`);
-  const choose = (text, get, set) => {
+  // Two menus; choosing the other axis's dimension swaps the two.
+  const menus = ["plane: across ", "up "].map((text, axis) => {
     const s = document.createElement("select");
     for (let d = 0; d < L; d++) s.append(new Option(`z[${d}]`, d));
-    s.value = get();
-    s.addEventListener("change", () => { set(Number(s.value)); replot(); });
+    s.addEventListener("change", () => {
+      const d = Number(s.value);
+      if (axis === 0) [dx, dy] = [d, d === dy ? dx : dy];
+      else [dx, dy] = [d === dx ? dy : dx, d];
+      menus[0].value = dx; menus[1].value = dy;
+      replot();
+    });
     $("dims").append(text, s, " ");
-  };
-  choose("plane: across ", () => dx, (d) => { dx = d; });
-  choose("up ", () => dy, (d) => { dy = d; });
+    return s;
+  });
+  menus[0].value = dx; menus[1].value = dy;
 }
 function replot() {
   sliders.forEach(([, , label], d) => label.classList.toggle("plane", d === dx || d === dy));
@@ -221,8 +227,11 @@ overlay.addEventListener("pointermove", (e) => {
   if (dy >= 0) z[dy] = fromY(y);
   show();
 });
+let down = [0, 0]; // where the button went down: a drag that ends is not a click
+overlay.addEventListener("pointerdown", (e) => { down = local(e); });
 overlay.addEventListener("click", (e) => {
   const [x, y] = local(e);
+  if ((x - down[0]) ** 2 + (y - down[1]) ** 2 > 16) return;
   let best = -1, bestD = 8 * 8; // within 8 pixels
   for (let i = 0; i < N; i++) {
     const d = (pointX(i) - x) ** 2 + (pointY(i) - y) ** 2;
@@ -268,7 +277,8 @@ for (let k = 0; labels && k < 10; k++) {
   $("legend").append(s);
 }
 
-// ---- The address: ?z=0.5,-1.2 sets the decoded point; ?pair=3,17 picks two test points. ----
+// ---- The address: ?z=0.5,-1.2 sets the decoded point (the dimensions it leaves out are 0);
+// ?pair=3,17 picks two test points and shows the strip between them. ----
 const query = new URLSearchParams(location.search);
 const numbers = (s) => s.split(",").map((v) => (v.trim() === "" ? NaN : Number(v)));
 if (query.has("pair")) {
@@ -278,10 +288,12 @@ if (query.has("pair")) {
     strip();
   } else $("error").textContent = `?pair= needs two test point numbers below ${N}`;
 }
+// Without ?z= the page starts at the first test image's code (at the origin when there is none).
+for (let d = 0; N > 0 && d < L; d++) z[d] = mean(0, d);
 if (query.has("z")) {
   const v = numbers(query.get("z"));
   if (v.length > L || v.some((x) => !Number.isFinite(x))) {
     $("error").textContent = `?z= needs up to ${L} numbers separated by commas`;
-  } else v.forEach((x, d) => { z[d] = x; });
+  } else z.fill(0).set(v);
 }
 replot();
