@@ -35,15 +35,35 @@ fn main() -> ExitCode {
         println!("explorer_browser: test");
         return ExitCode::SUCCESS;
     }
-    // A name filter from `cargo test NAME` (flags such as --nocapture are ignored).
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    // A name filter from `cargo test NAME`; libtest's flags (and their values) are ignored.
+    let mut filters: Vec<&String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if [
+            "--test-threads",
+            "--skip",
+            "--format",
+            "--color",
+            "--logfile",
+            "-Z",
+        ]
+        .contains(&a.as_str())
+        {
+            it.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
     let cases: [(&str, Case); 2] = [
         ("relu_2d_latent", relu_2d_latent),
         ("tanh_two_layers_5d_latent", tanh_two_layers_5d_latent),
     ];
     let chosen: Vec<_> = cases
         .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .filter(|(name, _)| {
+            let full = format!("explorer_browser::{name}");
+            filters.is_empty() || filters.iter().any(|f| full.contains(f.as_str()))
+        })
         .collect();
     if chosen.is_empty() {
         println!("0 passed, 0 failed ({} filtered out)", cases.len());

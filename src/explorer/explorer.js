@@ -241,10 +241,10 @@ overlay.addEventListener("click", (e) => {
   picks = picks.length === 2 ? [best] : picks.concat(best);
   for (let d = 0; d < L; d++) z[d] = mean(best, d); // the point's whole code
   if (picks.length === 2) strip();
-  else $("status").textContent = `picked test image #${best}${label(best)}; click another`;
+  else $("status").textContent = `picked test image #${best}${digitOf(best)}; click another`;
   show();
 });
-const label = (i) => (labels ? ` (a ${labels[i]})` : "");
+const digitOf = (i) => (labels ? ` (a ${labels[i]})` : "");
 
 // The interpolation strip: STEPS decodes along the straight line between the two codes.
 function strip() {
@@ -257,16 +257,16 @@ function strip() {
     paint(c, decode(zs));
     $("strip").append(c);
   }
-  $("status").textContent = `from test image #${a}${label(a)} to #${b}${label(b)}`;
+  $("status").textContent = `from test image #${a}${digitOf(a)} to #${b}${digitOf(b)}`;
 }
 
 // ---- The corner: configuration and test loss; the legend. ----
-const t = M.test;
+const t = M.test, nats = (v) => (typeof v === "number" ? v.toFixed(2) : "n/a"); // JSON: NaN is null
 $("info").innerText = [
   `model ${M.config}`,
-  `${M.parameters.toLocaleString("en")} parameters, ${M.epoch} epochs`,
-  `test −ELBO ${t.loss.toFixed(2)} nats`,
-  `(reconstruction ${t.recon.toFixed(2)}, KL ${t.kl.toFixed(2)})`,
+  `${M.parameters.toLocaleString("en")} parameters, ${M.epoch} epoch${M.epoch === 1 ? "" : "s"}`,
+  `test −ELBO ${nats(t.loss)} nats`,
+  `(reconstruction ${nats(t.recon)}, KL ${nats(t.kl)})`,
   `${N} test points`,
 ].join("\n");
 for (let k = 0; labels && k < 10; k++) {
