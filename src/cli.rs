@@ -559,7 +559,7 @@ fn finish(
         report::manifold(&out.join("manifold.png"), model, shape, 20).map_err(r)?;
     }
     let stats = latent_stats(model, test);
-    report::latent(&out.join("latent.png"), model, test).map_err(r)?;
+    let means = report::latent(&out.join("latent.png"), model, test).map_err(r)?;
     let pairs: Vec<(usize, usize)> = (0..4)
         .map(|i| (2 * i, 2 * i + 1))
         .filter(|&(_, b)| b < test.len())
@@ -571,6 +571,15 @@ fn finish(
         "\ntest negative ELBO: {:.2} nats (reconstruction {:.2}, KL {:.2})",
         elbo.loss, elbo.recon, elbo.kl
     );
+    let page = crate::explorer::Explorer {
+        model,
+        means: &means,
+        labels: test.labels.as_deref(),
+        shape,
+        test: elbo,
+        epoch: history.last().map_or(0, |h| h.epoch),
+    };
+    crate::explorer::write(&out.join("explorer.html"), &page)?;
     let kl: Vec<String> = stats.kl_per_dim.iter().map(|k| format!("{k:.2}")).collect();
     println!("KL per latent dimension: [{}]", kl.join(", "));
     println!(
@@ -603,7 +612,7 @@ fn finish(
     )
     .map_err(|e| format!("cannot write summary.json: {e}"))?;
     println!(
-        "\nwrote {}/: checkpoint.safetensors metrics.csv summary.json loss.png reconstructions.png samples.png{} latent.png interpolation.png",
+        "\nwrote {}/: checkpoint.safetensors metrics.csv summary.json loss.png reconstructions.png samples.png{} latent.png interpolation.png explorer.html",
         out.display(),
         if model.config.latent == 2 {
             " manifold.png"

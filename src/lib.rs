@@ -2,7 +2,8 @@
 //!
 //! A variational autoencoder on MNIST, built on the from-scratch [`autograd`] engine: the model
 //! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
-//! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]).
+//! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]), the
+//! latent explorer page ([`explorer`]).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -11,6 +12,7 @@ pub mod cli;
 /// IDX files (plain or gzipped), the MNIST data set, and batches of `f32` pixels.
 pub mod data;
 pub mod eval;
+pub mod explorer;
 /// Image grids as PNG files (digits, samples, reconstructions, captioned grids).
 pub mod images;
 /// Scalar metrics over scores (ROC AUC), for anomaly detection.

@@ -120,6 +120,7 @@ fn a_short_run_leaves_every_file_and_resumes_bitwise() {
         "manifold.png",
         "latent.png",
         "interpolation.png",
+        "explorer.html",
     ] {
         assert!(a.join(f).is_file(), "{f} missing");
     }
