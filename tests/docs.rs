@@ -9,7 +9,7 @@
 //!   `.py`), or a data extension (`.png`, `.gz`, `.ttf`) when it contains a `/`; or a folder
 //!   (ending in `/`) under one of the repository's top folders (`autograd/`, `src/`, `docs/`, ...).
 //!   A path with a `/` must exist from the repository root or from one of the crate roots
-//!   (`autograd/`, `autograd/src/`, `src/`), so `kernels/pack.rs` names
+//!   (`autograd/`, `autograd/src/`, `autograd/src/kernels/`, `src/`), so `kernels/pack.rs` names
 //!   `autograd/src/kernels/pack.rs`. A bare file name (`pack.rs`) must exist somewhere in the
 //!   repository. A `*` matches within one folder (`ops/*.rs` must match at least one file).
 //!   Paths starting with `../` lie outside the checkout and are not checked;
@@ -41,7 +41,13 @@ const SOURCE_EXTENSIONS: [&str; 5] = ["rs", "md", "toml", "sh", "py"];
 /// name of a file a training run writes, not a file of the repository).
 const DATA_EXTENSIONS: [&str; 3] = ["png", "gz", "ttf"];
 /// Where a relative path with a `/` may start: the repository root and the crate roots.
-const ROOTS: [&str; 4] = ["", "autograd/", "autograd/src/", "src/"];
+const ROOTS: [&str; 5] = [
+    "",
+    "autograd/",
+    "autograd/src/",
+    "autograd/src/kernels/",
+    "src/",
+];
 /// Top folders whose sub-folders (`data/mnist/`) are checked when named with a trailing `/`.
 const TOP_FOLDERS: [&str; 8] = [
     "autograd/",

@@ -27,7 +27,7 @@ fn check(name: &str, inputs: &[Tensor], f: impl for<'t> Fn(&'t Tape, &[Var<'t>])
 
 #[test]
 fn unary_ops() {
-    for (k, op) in UnaryOp::ALL.into_iter().enumerate() {
+    for (k, op) in UnaryOp::ALL.iter().copied().enumerate() {
         // Safe domains: log and sqrt away from 0; abs and relu away from the kink.
         let (lo, hi) = match op {
             UnaryOp::Log | UnaryOp::Sqrt => (0.5, 2.0),

@@ -6,10 +6,22 @@ use std::path::Path;
 fn docs_ops_md_matches_the_code() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let doc = std::fs::read_to_string(root.join("docs/OPS.md")).expect("docs/OPS.md exists");
-    assert_eq!(
-        doc,
-        autograd::ops::op_table_markdown(),
-        "docs/OPS.md is out of date: run `cargo run --example op_table > docs/OPS.md`"
+    let code = autograd::ops::op_table_markdown();
+    // Name the rows that differ, so that a reader who added an op sees what is missing.
+    let missing: Vec<&str> = code
+        .lines()
+        .filter(|l| !doc.lines().any(|d| d == *l))
+        .collect();
+    let stale: Vec<&str> = doc
+        .lines()
+        .filter(|l| !code.lines().any(|c| c == *l))
+        .collect();
+    assert!(
+        doc == code,
+        "docs/OPS.md is out of date: run `cargo run --example op_table > docs/OPS.md`\n\
+         rows the code has and the doc lacks:\n{}\nrows the doc has and the code lacks:\n{}",
+        missing.join("\n"),
+        stale.join("\n")
     );
 }
 

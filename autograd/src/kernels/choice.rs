@@ -24,7 +24,7 @@ pub enum Kernel {
     /// The `matrixmultiply` crate's `sgemm` (the yardstick).
     MatrixMultiply,
     /// Picks a route for each product from its shape and strides
-    /// (see [`fast::Route`]); the default of the `fast` build.
+    /// (see [`Route`](crate::kernels::fast::Route)); the default of the `fast` build.
     #[cfg(feature = "fast")]
     Auto,
 }
@@ -56,7 +56,8 @@ impl std::error::Error for UnknownKernel {}
 impl FromStr for Kernel {
     type Err = UnknownKernel;
 
-    /// Parses one of [`KERNEL_NAMES`] (case-insensitive).
+    /// Parses a kernel name, case-insensitive: `naive|blocked|avx2|matrixmultiply|auto` (`avx2`
+    /// and `auto` in the `fast` build only).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "naive" => Ok(Kernel::Naive),

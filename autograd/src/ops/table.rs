@@ -41,6 +41,8 @@ impl Op {
     /// The op's row; an exhaustive match, so no op is without one. The second value is the op's
     /// index in [`Op::examples`] (checked by a test to cover every kind once).
     pub(crate) fn row(&self) -> (OpRow, usize) {
+        // The ops after the unary ones are numbered from here.
+        const U: usize = 11 + UnaryOp::ALL.len();
         match *self {
             Op::Leaf => (
                 row(
@@ -192,7 +194,7 @@ impl Op {
                     "dx = g",
                     "gradcheck.rs::reductions",
                 ),
-                22,
+                U,
             ),
             Op::Mean => (
                 row(
@@ -202,7 +204,7 @@ impl Op {
                     "dx = g / n",
                     "gradcheck.rs::reductions",
                 ),
-                23,
+                U + 1,
             ),
             Op::SumAxis { .. } => (
                 row(
@@ -212,7 +214,7 @@ impl Op {
                     "dx[.., j, ..] = g",
                     "gradcheck.rs::reductions",
                 ),
-                24,
+                U + 2,
             ),
             Op::MeanAxis { .. } => (
                 row(
@@ -222,7 +224,7 @@ impl Op {
                     "dx = g / len",
                     "gradcheck.rs::reductions",
                 ),
-                25,
+                U + 3,
             ),
             Op::MaxAxis { .. } => (
                 row(
@@ -232,7 +234,7 @@ impl Op {
                     "dx = g at the first maximum, 0 elsewhere",
                     "gradcheck.rs::reductions",
                 ),
-                26,
+                U + 4,
             ),
             Op::LogSumExpAxis { .. } => (
                 row(
@@ -242,7 +244,7 @@ impl Op {
                     "dx = g softmax(x)",
                     "stability.rs::logsumexp_limits",
                 ),
-                27,
+                U + 5,
             ),
             Op::MatMul { .. } => (
                 row(
@@ -252,7 +254,7 @@ impl Op {
                     "d op(A) = G op(B)ᵀ, d op(B) = op(A)ᵀ G",
                     "gradcheck.rs::matmul_and_linear",
                 ),
-                28,
+                U + 6,
             ),
             Op::Linear => (
                 row(
@@ -262,7 +264,7 @@ impl Op {
                     "dX = G W, dW = Gᵀ X, db = Σ_rows G",
                     "gradcheck.rs::matmul_and_linear",
                 ),
-                29,
+                U + 7,
             ),
             Op::Transpose => (
                 row(
@@ -272,7 +274,7 @@ impl Op {
                     "dx = gᵀ",
                     "gradcheck.rs::matmul_and_linear",
                 ),
-                30,
+                U + 8,
             ),
             Op::Reshape => (
                 row(
@@ -282,7 +284,7 @@ impl Op {
                     "dx = g reshaped",
                     "gradcheck.rs::shape_ops",
                 ),
-                31,
+                U + 9,
             ),
             Op::BroadcastTo => (
                 row(
@@ -292,7 +294,7 @@ impl Op {
                     "dx = g summed over them",
                     "gradcheck.rs::shape_ops",
                 ),
-                32,
+                U + 10,
             ),
             Op::Narrow { .. } => (
                 row(
@@ -302,7 +304,7 @@ impl Op {
                     "dx = g in the window, 0 elsewhere",
                     "gradcheck.rs::shape_ops",
                 ),
-                33,
+                U + 11,
             ),
             Op::Concat { .. } => (
                 row(
@@ -312,7 +314,7 @@ impl Op {
                     "each input gets its window of g",
                     "gradcheck.rs::shape_ops",
                 ),
-                34,
+                U + 12,
             ),
             Op::BceWithLogits => (
                 row(
@@ -322,7 +324,7 @@ impl Op {
                     "dx = g (σ(x) - t), dt = -g x",
                     "stability.rs::bce_with_logits_limits",
                 ),
-                35,
+                U + 13,
             ),
             Op::BceWithLogitsRowSum => (
                 row(
@@ -332,7 +334,7 @@ impl Op {
                     "dx = g_row (σ(x) - t), dt = -g_row x",
                     "gradcheck.rs::bce_with_logits_rowsum",
                 ),
-                36,
+                U + 14,
             ),
         }
     }

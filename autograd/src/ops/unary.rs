@@ -9,9 +9,24 @@ use crate::grads::Gradients;
 use crate::tape::Node;
 use crate::{Tensor, Var};
 
-/// The elementwise functions of one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnaryOp {
+/// Declares [`UnaryOp`] and [`UnaryOp::ALL`] from one list, so that no op can be left out of
+/// the op table, the gradient checks and `docs/OPS.md`, which all iterate `ALL`.
+macro_rules! unary_ops {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// The elementwise functions of one argument.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum UnaryOp {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl UnaryOp {
+            /// Every unary op, for tables and tests.
+            pub const ALL: &'static [UnaryOp] = &[$(UnaryOp::$name,)*];
+        }
+    };
+}
+
+unary_ops! {
     /// `y = -x`
     Neg,
     /// `y = e^x`
@@ -40,21 +55,6 @@ use super::fastmath::log1p_exp_neg_abs;
 pub(crate) use super::fastmath::sigmoid;
 
 impl UnaryOp {
-    /// Every unary op, for tables and tests.
-    pub const ALL: [UnaryOp; 11] = [
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Square,
-        UnaryOp::Sqrt,
-        UnaryOp::Abs,
-        UnaryOp::Sigmoid,
-        UnaryOp::Relu,
-        UnaryOp::Tanh,
-        UnaryOp::Softplus,
-        UnaryOp::LogSigmoid,
-    ];
-
     /// The op's name.
     pub fn name(self) -> &'static str {
         match self {

@@ -28,11 +28,11 @@ pub enum Route {
 /// | rule | route | why |
 /// |---|---|---|
 /// | no AVX2+FMA | `PortableBlocked` | the only kernel there is |
-/// | `x·Wᵀ` into a narrow layer: `A` row-major, `B` column-major, `m <= 32`, `n <= 16`, `k >= 32` | `Dot` | reads both in place: 67 against 10 GFLOP/s at 32x512x2 ([`DOT_MIN_K`]) |
-/// | the same into a wide layer (`n >= 64`) | `SmallTransposed` | `W` read in place: 89-93 against 62-76 GFLOP/s at 32x784x512 ([`TRANSPOSE_MIN_N`]) |
-/// | tall, thin, `A` column-major: `n <= 8`, `m >= 64`, tiny | `SmallTransposed` | full 16-wide tiles: 1.5-1.7 against 5.3-5.8 us at 512x32x2 ([`THIN_N`]) |
-/// | `B` not row-contiguous, not tiny | `Avx2Blocked` | the blocked kernel packs `B` panel by panel: 336 against 551 us at 32x512x784 ([`auto_choice_for_layout`]) |
-/// | one 16-wide panel of `B`, or tiny, or short/narrow and not deep | `Small` | packing costs more than it saves ([`use_small`]) |
+/// | `x·Wᵀ` into a narrow layer: `A` row-major, `B` column-major, `m <= 32`, `n <= 16`, `k >= 32` | `Dot` | reads both in place: 67 against 10 GFLOP/s at 32x512x2 (`DOT_MIN_K`) |
+/// | the same into a wide layer (`n >= 64`) | `SmallTransposed` | `W` read in place: 89-93 against 62-76 GFLOP/s at 32x784x512 (`TRANSPOSE_MIN_N`) |
+/// | tall, thin, `A` column-major: `n <= 8`, `m >= 64`, tiny | `SmallTransposed` | full 16-wide tiles: 1.5-1.7 against 5.3-5.8 us at 512x32x2 (`THIN_N`) |
+/// | `B` not row-contiguous, not tiny | `Avx2Blocked` | the blocked kernel packs `B` panel by panel: 336 against 551 us at 32x512x784 (`auto_choice_for_layout`) |
+/// | one 16-wide panel of `B`, or tiny, or short/narrow and not deep | `Small` | packing costs more than it saves (`use_small`) |
 /// | anything else | `Avx2Blocked` | the textbook algorithm, at ~90% of the FMA peak |
 pub fn route(
     m: usize,
