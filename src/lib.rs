@@ -2,9 +2,11 @@
 //!
 //! A variational autoencoder on MNIST, built on the from-scratch [`autograd`] engine: the model
 //! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
-//! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]).
+//! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]), and
+//! anomaly detection ([`anomaly`]).
 #![warn(missing_docs)]
 
+pub mod anomaly;
 pub mod checkpoint;
 pub mod cli;
 /// IDX files (plain or gzipped), the MNIST data set, and batches of `f32` pixels.
@@ -12,7 +14,7 @@ pub mod data;
 pub mod eval;
 /// Image grids as PNG files (digits, samples, reconstructions, captioned grids).
 pub mod images;
-/// Scalar metrics over scores (ROC AUC), for anomaly detection.
+/// Metrics over scores (ROC AUC and curve, average precision), for anomaly detection.
 pub mod metrics;
 pub mod model;
 /// Plots: loss curves and latent scatter plots.
