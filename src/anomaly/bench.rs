@@ -396,7 +396,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         binarize: plan.train.binarize,
     };
     let t_len = Instant::now();
-    let lengths = code_lengths(&test, &opts);
+    let lengths = code_lengths(&test, opts.seed);
     let (mut train_s, mut score_s) = (0.0f64, t_len.elapsed().as_secs_f64());
     let mut results = Vec::new();
     for (d, train, dir, s) in work {

@@ -1,36 +1,41 @@
 //! Per-image anomaly scores from a trained VAE, higher meaning "more anomalous".
 //!
-//! | name         | score |
-//! |--------------|-------|
-//! | `elbo`       | one-sample negative ELBO: `-log p(x|z₁) + KL(q(z|x) ‖ p(z))` |
-//! | `iw`         | importance-weighted `-log p(x) ≈ -log (1/K) Σ p(x|zₖ) p(zₖ) / q(zₖ|x)` |
-//! | `recon-prob` | An & Cho's reconstruction probability, `-log (1/K) Σ p(x|zₖ)` |
-//! | `iw-8bit`    | `iw` of the image as the compressor sees it (below) |
-//! | `complexity` | Serrà et al.'s complexity-corrected likelihood: `iw-8bit` minus `L(x)` |
-//! | `kl`         | `KL(q(z|x) ‖ p(z))`: how far the encoder moves the image from the prior |
-//! | `latent`     | `-log p(μ(x))`: the prior density at the posterior mean |
+//! | name              | score |
+//! |-------------------|-------|
+//! | `elbo`            | one-sample negative ELBO: `-log p(x|z₁) + KL(q(z|x) ‖ p(z))` |
+//! | `iw`              | importance-weighted `-log p(x) ≈ -log (1/K) Σ p(x|zₖ) p(zₖ) / q(zₖ|x)` |
+//! | `recon-prob`      | An & Cho's reconstruction probability, `-log (1/K) Σ p(x|zₖ)` |
+//! | `iw-bits`         | `iw` of the image's fixed binarization `b` |
+//! | `complexity`      | Serrà et al.'s complexity-corrected likelihood: `iw-bits` minus `L(b)` |
+//! | `iw-8bit`         | `iw` of the 8-bit image on its grid of 256 levels |
+//! | `complexity-8bit` | `iw-8bit` minus `L(x)` of the 8-bit image |
+//! | `kl`              | `KL(q(z|x) ‖ p(z))`: how far the encoder moves the image from the prior |
+//! | `latent`          | `-log p(μ(x))`: the prior density at the posterior mean |
 //!
-//! with `zₖ ~ q(z|x)`, the same `K` draws for `iw`, `recon-prob` and `iw-8bit` (one decoder
-//! pass each, shared), the first of them for `elbo`. Every score is in nats.
+//! with `zₖ ~ q(z|x)`, the same `K` draws for every importance-weighted score and `recon-prob`
+//! (one decoder pass each, shared), the first of them for `elbo`. Every score is in nats.
+//! `elbo`, `iw` and `recon-prob` score the targets the model was trained on: `pixel/255` for a
+//! grey-level model, the fixed binarization for a binarized one.
 //!
-//! **Which image is scored.** A model trained on binarized images (`binarize: dynamic`) scores
-//! one fixed binarization of each test image (each pixel is ink with probability `pixel/255`,
-//! drawn once from a seeded stream per image); its Bernoulli decoder is then a proper
-//! distribution over bit images, and `L(x)` is the code length of that bit image, so the two
-//! terms of `complexity` measure the same object and `iw-8bit` equals `iw`. A model trained on
-//! grey levels has been fitted with the cross-entropy against `pixel/255`, which is not the
-//! probability of anything: `iw-8bit` puts its decoder on the 8-bit grid the image lives on,
-//! `P(v | z) ∝ p^{v/255} (1 - p)^{1 - v/255}` for `v = 0..=255` (normalised over the 256 levels;
-//! `-log P(v) = S(l/255) - v l/255` with `l` the logit and `S(a) = log Σ_v e^{a v}`), and `L(x)`
-//! is the code length of the 8-bit image ([`crate::anomaly::compress`]). Both are then lengths
-//! of the same 8-bit image in nats, and their difference compares the model with a generic
-//! lossless compressor rather than ranking images by simplicity.
+//! **Which image the complexity correction measures.** Its two terms must be code lengths of
+//! the same object. The Bernoulli decoder is a distribution over *bit* images, so `complexity`
+//! scores `b`, one fixed stochastic binarization of each test image (each pixel is ink with
+//! probability `pixel/255`, drawn once from a seeded stream per image; for a binarized model
+//! it is the very image `iw` scores, for a grey-level model the encoder still sees the grey
+//! image, which is only the proposal of the importance sampler), and `L(b)` is `b`'s code
+//! length under an adaptive context model ([`context_code_length_nats`], a JBIG-style lossless
+//! coder that knows nothing of digits). `complexity-8bit` is the other reading: it puts the
+//! decoder on the 8-bit grid the image lives on, `P(v | z) ∝ p^{v/255} (1 - p)^{1 - v/255}`
+//! for `v = 0..=255` (`-log P(v) = S(l/255) - v l/255` with `l` the logit and
+//! `S(a) = log Σ_v e^{a v}`), against the PNG-style zlib length of the 8-bit image
+//! ([`code_length_nats`]). That decoder spreads an ink pixel's mass over dozens of grey levels,
+//! so it is a poor 8-bit model and a generic compressor beats it by far.
 //!
 //! **Cost.** Scoring runs in no-grad mode in batches of [`EVAL_BATCH`] images. The `K` samples
 //! are a loop with a running log-sum-exp per image, so memory does not grow with `K`. The
 //! noise of image `i` comes from its own seeded stream, so scores do not depend on batching.
 
-use super::compress::{ImageBits, code_length_nats};
+use super::compress::{ImageBits, code_length_nats, context_code_length_nats};
 use crate::data::{Binarize, ImageSet, epoch_rng, fill_batch};
 use crate::eval::EVAL_BATCH;
 use crate::model::Vae;
@@ -47,10 +52,14 @@ pub enum ScoreKind {
     Iw,
     /// An & Cho's reconstruction probability, as `-log` of the mean of `p(x|z)`.
     ReconProb,
-    /// Importance-weighted `-log p(x)` of the image on the compressor's grid.
-    Iw8bit,
-    /// Serrà et al.'s complexity-corrected likelihood.
+    /// Importance-weighted `-log p(b)` of the fixed binarization.
+    IwBits,
+    /// Serrà et al.'s complexity-corrected likelihood of the fixed binarization.
     Complexity,
+    /// Importance-weighted `-log P(x)` of the 8-bit image on its grid.
+    Iw8bit,
+    /// The complexity-corrected likelihood of the 8-bit image.
+    Complexity8bit,
     /// The KL term alone.
     Kl,
     /// The prior's negative log density at the posterior mean.
@@ -59,12 +68,14 @@ pub enum ScoreKind {
 
 impl ScoreKind {
     /// Every score, in the order of tables and CSV columns.
-    pub const ALL: [ScoreKind; 7] = [
+    pub const ALL: [ScoreKind; 9] = [
         ScoreKind::Elbo,
         ScoreKind::Iw,
         ScoreKind::ReconProb,
-        ScoreKind::Iw8bit,
+        ScoreKind::IwBits,
         ScoreKind::Complexity,
+        ScoreKind::Iw8bit,
+        ScoreKind::Complexity8bit,
         ScoreKind::Kl,
         ScoreKind::Latent,
     ];
@@ -75,8 +86,10 @@ impl ScoreKind {
             ScoreKind::Elbo => "elbo",
             ScoreKind::Iw => "iw",
             ScoreKind::ReconProb => "recon-prob",
-            ScoreKind::Iw8bit => "iw-8bit",
+            ScoreKind::IwBits => "iw-bits",
             ScoreKind::Complexity => "complexity",
+            ScoreKind::Iw8bit => "iw-8bit",
+            ScoreKind::Complexity8bit => "complexity-8bit",
             ScoreKind::Kl => "kl",
             ScoreKind::Latent => "latent",
         }
@@ -228,48 +241,56 @@ fn grid_nll(table: &[f64], l: f32, v: u8) -> f64 {
     norm - a * f64::from(v)
 }
 
-/// `(log p(x|z), log P(v|z))` of one image: the Bernoulli log-likelihood of the targets and, for
-/// grey images, the 8-bit grid log-likelihood of the bytes (`None` for bit images).
-fn log_likelihoods(logits: &[f32], x: &[f32], bytes: Option<&[u8]>) -> (f64, Option<f64>) {
-    let bern: f64 = logits
+/// `log p(x|z)` of one image: the Bernoulli log-likelihood of the targets given the logits.
+fn bernoulli_ll(logits: &[f32], x: &[f32]) -> f64 {
+    logits
         .iter()
         .zip(x)
         .map(|(&l, &t)| f64::from(l * t - softplus(l)))
-        .sum();
-    let grid = bytes.map(|v| {
-        let table = &GRID_TABLE[..];
-        -logits
-            .iter()
-            .zip(v)
-            .map(|(&l, &v)| grid_nll(table, l, v))
-            .sum::<f64>()
-    });
-    (bern, grid)
+        .sum()
 }
 
-/// The lossless code length `L(x)` in nats of every image of `set` as it is scored: its bytes,
-/// or (with [`Binarize::Dynamic`]) its fixed binarization as a bit image. It depends on the
-/// images, the binarization and the seed only, not on the model, so it can be computed once
-/// for several models.
-pub fn code_lengths(set: &ImageSet, opts: &ScoreOptions) -> Vec<f64> {
-    (0..set.len())
+/// `log P(v|z)` of one 8-bit image on the grid of 256 levels.
+fn grid_ll(logits: &[f32], bytes: &[u8]) -> f64 {
+    let table = &GRID_TABLE[..];
+    -logits
+        .iter()
+        .zip(bytes)
+        .map(|(&l, &v)| grid_nll(table, l, v))
+        .sum::<f64>()
+}
+
+/// The lossless code lengths of every image of a set, in nats.
+#[derive(Clone, Debug)]
+pub struct CodeLengths {
+    /// Of each image's fixed binarization, by the adaptive context model.
+    pub bits: Vec<f64>,
+    /// Of each 8-bit image, PNG-style with zlib.
+    pub grey: Vec<f64>,
+}
+
+/// The code lengths of every image of `set` as the complexity scores measure them. They depend
+/// on the images and the seed only, not on the model, so they can be computed once for several
+/// models.
+pub fn code_lengths(set: &ImageSet, seed: u64) -> CodeLengths {
+    let (bits, grey) = (0..set.len())
         .into_par_iter()
         .map(|i| {
-            if opts.binarize == Binarize::None {
-                code_length_nats(ImageBits::Grey(set.image(i)), set.rows, set.cols)
-            } else {
-                let mut t = vec![0.0f32; set.dim()];
-                targets(set, i, opts.binarize, opts.seed, &mut t);
-                let bits: Vec<bool> = t.iter().map(|&v| v > 0.5).collect();
-                code_length_nats(ImageBits::Bits(&bits), set.rows, set.cols)
-            }
+            let mut t = vec![0.0f32; set.dim()];
+            targets(set, i, Binarize::Dynamic, seed, &mut t);
+            let b: Vec<bool> = t.iter().map(|&v| v > 0.5).collect();
+            (
+                context_code_length_nats(&b, set.rows, set.cols),
+                code_length_nats(ImageBits::Grey(set.image(i)), set.rows, set.cols),
+            )
         })
-        .collect()
+        .unzip();
+    CodeLengths { bits, grey }
 }
 
 /// Scores every image of `set` with every [`ScoreKind`], calling `progress(done)` with the count
-/// of images scored after each batch. `lengths` are [`code_lengths`]`(set, opts)` when already
-/// computed (`None` computes them).
+/// of images scored after each batch. `lengths` are [`code_lengths`]`(set, opts.seed)` when
+/// already computed (`None` computes them).
 ///
 /// # Panics
 /// If `lengths` does not hold one value per image.
@@ -277,29 +298,33 @@ pub fn score_set(
     model: &Vae,
     set: &ImageSet,
     opts: &ScoreOptions,
-    lengths: Option<&[f64]>,
+    lengths: Option<&CodeLengths>,
     progress: &mut dyn FnMut(usize),
 ) -> Scores {
     let (n, d, latent) = (set.len(), set.dim(), model.config.latent);
     let k = opts.samples.max(1);
-    let grey = opts.binarize == Binarize::None;
+    let grey_model = opts.binarize == Binarize::None;
     let mut values = vec![vec![0.0f64; n]; ScoreKind::ALL.len()];
     let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
 
     let owned;
     let lengths = match lengths {
         Some(l) => {
-            assert_eq!(l.len(), n, "one code length per image");
+            assert!(
+                l.bits.len() == n && l.grey.len() == n,
+                "one code length per image"
+            );
             l
         }
         None => {
-            owned = code_lengths(set, opts);
-            &owned[..]
+            owned = code_lengths(set, opts.seed);
+            &owned
         }
     };
 
     let tape = Tape::new();
     let mut x = Vec::new();
+    let mut bits = Vec::new();
     let mut z = Vec::new();
     let mut eps = Vec::new();
     // No `with_hot_workers` here: its spinning workers would not take the per-image sums below,
@@ -310,6 +335,13 @@ pub fn score_set(
             x.resize(b * d, 0.0);
             for (j, row) in x.chunks_exact_mut(d).enumerate() {
                 targets(set, start + j, opts.binarize, opts.seed, row);
+            }
+            // The bit images the `-bits` scores measure (a binarized model's own targets).
+            if grey_model {
+                bits.resize(b * d, 0.0);
+                for (j, row) in bits.chunks_exact_mut(d).enumerate() {
+                    targets(set, start + j, Binarize::Dynamic, opts.seed, row);
+                }
             }
             let (mu, logvar) = tape.no_grad(|| {
                 let xv = tape.constant_from(&x, &[b, d]);
@@ -333,11 +365,10 @@ pub fn score_set(
                         .sum()
                 })
                 .collect();
-            let (mut iw, mut recon, mut grid) = (
-                vec![LogSumExp::EMPTY; b],
-                vec![LogSumExp::EMPTY; b],
-                vec![LogSumExp::EMPTY; b],
-            );
+            let mut iw = vec![LogSumExp::EMPTY; b];
+            let mut recon = vec![LogSumExp::EMPTY; b];
+            let mut iw_bits = vec![LogSumExp::EMPTY; b];
+            let mut grid = vec![LogSumExp::EMPTY; b];
             let mut first_recon = vec![0.0f64; b];
             for s in 0..k {
                 eps.clear();
@@ -355,14 +386,20 @@ pub fn score_set(
                     model.decode(&tape, zv).value().data
                 });
                 tape.clear();
-                let ll: Vec<(f64, Option<f64>)> = (0..b)
+                let ll: Vec<[f64; 3]> = (0..b)
                     .into_par_iter()
                     .map(|j| {
-                        let bytes = grey.then(|| set.image(start + j));
-                        log_likelihoods(&logits[j * d..(j + 1) * d], &x[j * d..(j + 1) * d], bytes)
+                        let l = &logits[j * d..(j + 1) * d];
+                        let log_px = bernoulli_ll(l, &x[j * d..(j + 1) * d]);
+                        let log_pb = if grey_model {
+                            bernoulli_ll(l, &bits[j * d..(j + 1) * d])
+                        } else {
+                            log_px
+                        };
+                        [log_px, log_pb, grid_ll(l, set.image(start + j))]
                     })
                     .collect();
-                for (j, &(log_px, log_grid)) in ll.iter().enumerate() {
+                for (j, &[log_px, log_pb, log_grid]) in ll.iter().enumerate() {
                     let zs = &z[j * latent..(j + 1) * latent];
                     let es = &eps[j * latent..(j + 1) * latent];
                     let ls = &logvar[j * latent..(j + 1) * latent];
@@ -379,7 +416,8 @@ pub fn score_set(
                         .sum();
                     iw[j].add(log_px + log_pz - log_qz);
                     recon[j].add(log_px);
-                    grid[j].add(log_grid.unwrap_or(log_px) + log_pz - log_qz);
+                    iw_bits[j].add(log_pb + log_pz - log_qz);
+                    grid[j].add(log_grid + log_pz - log_qz);
                     if s == 0 {
                         first_recon[j] = log_px;
                     }
@@ -392,14 +430,21 @@ pub fn score_set(
                     .map(|&m| f64::from(m) * f64::from(m))
                     .sum();
                 let iw8 = -grid[j].log_mean(k);
+                let iwb = -iw_bits[j].log_mean(k);
                 let put = |values: &mut Vec<Vec<f64>>, kind: ScoreKind, v: f64| {
                     values[kind.index()][i] = v;
                 };
                 put(&mut values, ScoreKind::Elbo, -first_recon[j] + kl[j]);
                 put(&mut values, ScoreKind::Iw, -iw[j].log_mean(k));
                 put(&mut values, ScoreKind::ReconProb, -recon[j].log_mean(k));
+                put(&mut values, ScoreKind::IwBits, iwb);
+                put(&mut values, ScoreKind::Complexity, iwb - lengths.bits[i]);
                 put(&mut values, ScoreKind::Iw8bit, iw8);
-                put(&mut values, ScoreKind::Complexity, iw8 - lengths[i]);
+                put(
+                    &mut values,
+                    ScoreKind::Complexity8bit,
+                    iw8 - lengths.grey[i],
+                );
                 put(&mut values, ScoreKind::Kl, kl[j]);
                 put(
                     &mut values,
@@ -452,7 +497,7 @@ mod tests {
 
     /// Each score recomputed image by image in `f64` from the model's probabilities, with plain
     /// sums, a plain mean of exponentials, and the grid normaliser summed over 256 levels.
-    fn reference(model: &Vae, set: &ImageSet, opts: &ScoreOptions) -> Vec<[f64; 7]> {
+    fn reference(model: &Vae, set: &ImageSet, opts: &ScoreOptions) -> Vec<[f64; 9]> {
         let (d, latent, k) = (set.dim(), model.config.latent, opts.samples);
         let c = (2.0 * std::f64::consts::PI).ln() / 2.0;
         (0..set.len())
@@ -464,8 +509,11 @@ mod tests {
                     let (m, l) = model.encode(&tape, tape.constant_from(&x, &[1, d]));
                     (m.value().data, l.value().data)
                 });
+                let mut b = vec![0.0f32; d];
+                targets(set, i, Binarize::Dynamic, opts.seed, &mut b);
                 let mut rng = epoch_rng(opts.seed ^ NOISE_SALT, i);
-                let (mut w, mut r, mut g) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut w, mut r, mut wb, mut g) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..k {
                     let e: Vec<f32> = (0..latent)
                         .map(|_| StandardNormal.sample(&mut rng))
@@ -474,12 +522,16 @@ mod tests {
                         .map(|q| mu[q] + (0.5 * lv[q]).exp() * e[q])
                         .collect();
                     let p = decode_probs(model, &z);
-                    let mut log_px = 0.0;
-                    let mut log_grid = 0.0;
+                    let (mut log_px, mut log_pb, mut log_grid) = (0.0, 0.0, 0.0);
                     for (pix, &pr) in p.iter().enumerate() {
                         let pr = f64::from(pr);
                         let t = f64::from(x[pix]);
                         log_px += t * pr.ln() + (1.0 - t) * (1.0 - pr).ln();
+                        log_pb += if b[pix] == 1.0 {
+                            pr.ln()
+                        } else {
+                            (1.0 - pr).ln()
+                        };
                         let v = f64::from(set.image(i)[pix]) / 255.0;
                         let un = |v: f64| pr.powf(v) * (1.0 - pr).powf(1.0 - v);
                         let z: f64 = (0..256).map(|u| un(u as f64 / 255.0)).sum();
@@ -491,12 +543,8 @@ mod tests {
                         .sum();
                     w.push(log_px + log_pz - log_qz);
                     r.push(log_px);
-                    let grid_ll = if opts.binarize == Binarize::None {
-                        log_grid
-                    } else {
-                        log_px
-                    };
-                    g.push(grid_ll + log_pz - log_qz);
+                    wb.push(log_pb + log_pz - log_qz);
+                    g.push(log_grid + log_pz - log_qz);
                 }
                 let log_mean = |v: &[f64]| (v.iter().map(|x| x.exp()).sum::<f64>() / k as f64).ln();
                 let kl: f64 = (0..latent)
@@ -505,19 +553,18 @@ mod tests {
                         0.5 * (m * m + l.exp() - l - 1.0)
                     })
                     .sum();
-                let length = if opts.binarize == Binarize::None {
-                    code_length_nats(ImageBits::Grey(set.image(i)), 2, 3)
-                } else {
-                    let bits: Vec<bool> = x.iter().map(|&v| v == 1.0).collect();
-                    code_length_nats(ImageBits::Bits(&bits), 2, 3)
-                };
+                let bits: Vec<bool> = b.iter().map(|&v| v == 1.0).collect();
+                let bits_len = context_code_length_nats(&bits, 2, 3);
+                let grey_len = code_length_nats(ImageBits::Grey(set.image(i)), 2, 3);
                 let latent_nll: f64 = mu.iter().map(|&m| 0.5 * (m as f64).powi(2) + c).sum();
                 [
                     -r[0] + kl,
                     -log_mean(&w),
                     -log_mean(&r),
+                    -log_mean(&wb),
+                    -log_mean(&wb) - bits_len,
                     -log_mean(&g),
-                    -log_mean(&g) - length,
+                    -log_mean(&g) - grey_len,
                     kl,
                     latent_nll,
                 ]
@@ -557,6 +604,31 @@ mod tests {
     #[test]
     fn binarized_scores_match_a_direct_computation() {
         check(Binarize::Dynamic, 5);
+    }
+
+    #[test]
+    fn a_binarized_model_scores_its_own_bits() {
+        // For a binarized model the fixed binarization is both its targets and the bit image.
+        let model = tiny_model();
+        let set = tiny_set();
+        let opts = ScoreOptions {
+            samples: 4,
+            seed: 9,
+            binarize: Binarize::Dynamic,
+        };
+        let s = score_set(&model, &set, &opts, None, &mut |_| {});
+        assert_eq!(s.get(ScoreKind::Iw), s.get(ScoreKind::IwBits));
+        let grey = score_set(
+            &model,
+            &set,
+            &ScoreOptions {
+                binarize: Binarize::None,
+                ..opts
+            },
+            None,
+            &mut |_| {},
+        );
+        assert_ne!(grey.get(ScoreKind::Iw), grey.get(ScoreKind::IwBits));
     }
 
     #[test]
