@@ -4,7 +4,7 @@
 //! and figures, reuses finished models and resumes partial ones.
 
 use std::path::{Path, PathBuf};
-use vae::anomaly::scores::{ScoreKind, ScoreOptions, score_set};
+use vae::anomaly::scores::{ScoreKind, ScoreOptions, code_lengths, fit_reference, score_set};
 use vae::data::{Binarize, load_dir};
 
 fn tmp(name: &str) -> PathBuf {
@@ -155,14 +155,16 @@ fn a_binarized_model_is_scored_binarized() {
         .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
         .collect();
     let model = vae::checkpoint::load(&ck).unwrap().model;
-    let test = load_dir(&data).unwrap().test;
+    let mnist = load_dir(&data).unwrap();
+    let (test, reference) = (&mnist.test, fit_reference(&mnist.train, 5));
     let score = |binarize| {
         let opts = ScoreOptions {
             samples: 3,
             seed: 5,
             binarize,
         };
-        score_set(&model, &test, &opts, None, &mut |_| {})
+        let lengths = code_lengths(test, 5, &reference);
+        score_set(&model, test, &opts, &lengths, &mut |_| {})
             .get(ScoreKind::Iw)
             .to_vec()
     };

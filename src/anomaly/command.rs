@@ -2,7 +2,9 @@
 //! reports AUROC and AUPRC for a held-out digit, draws the highest-scoring images and writes
 //! every score as CSV.
 
-use super::scores::{ScoreKind, ScoreOptions, score_set, trained_binarize};
+use super::scores::{
+    ScoreKind, ScoreOptions, code_lengths, fit_reference, score_set, trained_binarize,
+};
 use crate::checkpoint::{self, write_atomic};
 use crate::data::{Binarize, load_dir};
 use crate::images::{Grid, save_grid_labeled};
@@ -92,9 +94,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let ck = checkpoint::load(&args.checkpoint).map_err(|e| e.to_string())?;
     let model = &ck.model;
-    let mut test = load_dir(&args.data)
-        .map_err(|e| format!("cannot load the data: {e}"))?
-        .test;
+    let data = load_dir(&args.data).map_err(|e| format!("cannot load the data: {e}"))?;
+    let mut test = data.test;
     if let Some(n) = args.limit {
         test = test.first(n);
     }
@@ -146,7 +147,16 @@ pub fn run(args: &Args) -> Result<(), String> {
         seed: args.seed,
         binarize,
     };
-    let all = score_set(model, &test, &opts, None, &mut |_| {});
+    // ctx-ratio's reference: a context model of the images the VAE was trained on (the training
+    // set without the digit the checkpoint records as left out).
+    let mut train = data.train;
+    if let Some(d) = ck.extra["exclude_digit"].as_u64() {
+        train = train
+            .filter_labels(|l| u64::from(l) != d)
+            .map_err(|e| format!("the checkpoint left out digit {d}: {e}"))?;
+    }
+    let lengths = code_lengths(&test, opts.seed, &fit_reference(&train, opts.seed));
+    let all = score_set(model, &test, &opts, &lengths, &mut |_| {});
     let scores = all.get(kind);
     if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
         return Err(format!(

@@ -144,6 +144,33 @@ pub fn context_code_length_nats(bits: &[bool], rows: usize, cols: usize) -> f64 
     context_code_length(bits, rows, cols, &CONTEXT_TEMPLATE)
 }
 
+/// Calls `f(context, bit)` for every pixel of a bit image in raster order, the context being the
+/// template's neighbours as bits (first neighbour most significant; outside the image is 0).
+fn for_each_context(
+    bits: &[bool],
+    rows: usize,
+    cols: usize,
+    template: &[(isize, isize)],
+    mut f: impl FnMut(usize, usize),
+) {
+    let at = |r: isize, c: isize| {
+        r >= 0 && c >= 0 && c < cols as isize && bits[r as usize * cols + c as usize]
+    };
+    for r in 0..rows as isize {
+        for c in 0..cols as isize {
+            let ctx = template.iter().fold(0usize, |acc, &(dr, dc)| {
+                (acc << 1) | usize::from(at(r + dr, c + dc))
+            });
+            f(ctx, usize::from(at(r, c)));
+        }
+    }
+}
+
+/// The Krichevsky-Trofimov probability of `bit` after the counts `n`.
+fn kt(n: [u32; 2], bit: usize) -> f64 {
+    (f64::from(n[bit]) + 0.5) / (f64::from(n[0] + n[1]) + 1.0)
+}
+
 fn context_code_length(
     bits: &[bool],
     rows: usize,
@@ -151,23 +178,58 @@ fn context_code_length(
     template: &[(isize, isize)],
 ) -> f64 {
     let mut counts = vec![[0u32; 2]; 1 << template.len()];
-    let at = |r: isize, c: isize| {
-        r >= 0 && c >= 0 && c < cols as isize && bits[r as usize * cols + c as usize]
-    };
     let mut total = 0.0;
-    for r in 0..rows as isize {
-        for c in 0..cols as isize {
-            let ctx = template.iter().fold(0usize, |acc, &(dr, dc)| {
-                (acc << 1) | usize::from(at(r + dr, c + dc))
-            });
-            let bit = usize::from(at(r, c));
-            let n = &mut counts[ctx];
-            let p = (f64::from(n[bit]) + 0.5) / (f64::from(n[0] + n[1]) + 1.0);
-            total -= p.ln();
-            n[bit] += 1;
-        }
-    }
+    for_each_context(bits, rows, cols, template, |ctx, bit| {
+        total -= kt(counts[ctx], bit).ln();
+        counts[ctx][bit] += 1;
+    });
     total
+}
+
+/// JBIG's three-line template of ten pixels (two rows above: three; one row above: five; this
+/// row: two), for [`ContextModel`], whose counts come from a whole training set.
+pub const JBIG_TEMPLATE: [(isize, isize); 10] = [
+    (-2, -1),
+    (-2, 0),
+    (-2, 1),
+    (-1, -2),
+    (-1, -1),
+    (-1, 0),
+    (-1, 1),
+    (-1, 2),
+    (0, -2),
+    (0, -1),
+];
+
+/// A static context model of bit images: the counts of each [`JBIG_TEMPLATE`] context and bit
+/// over a set of training images, with the Krichevsky-Trofimov estimate per context. It knows
+/// the local statistics of strokes (how ink continues from its neighbours) but not where in
+/// the image they are or what shape they make; the `ctx-ratio` score compares the VAE with it.
+#[derive(Clone, Debug)]
+pub struct ContextModel {
+    counts: Vec<[u32; 2]>,
+}
+
+impl ContextModel {
+    /// Counts the contexts of `images` (each `rows x cols` bits).
+    pub fn fit<'a>(images: impl IntoIterator<Item = &'a [bool]>, rows: usize, cols: usize) -> Self {
+        let mut counts = vec![[0u32; 2]; 1 << JBIG_TEMPLATE.len()];
+        for img in images {
+            for_each_context(img, rows, cols, &JBIG_TEMPLATE, |ctx, bit| {
+                counts[ctx][bit] += 1;
+            });
+        }
+        ContextModel { counts }
+    }
+
+    /// `-log P(bits)` in nats under the fitted counts (they are not updated).
+    pub fn code_length_nats(&self, bits: &[bool], rows: usize, cols: usize) -> f64 {
+        let mut total = 0.0;
+        for_each_context(bits, rows, cols, &JBIG_TEMPLATE, |ctx, bit| {
+            total -= kt(self.counts[ctx], bit).ln();
+        });
+        total
+    }
 }
 
 #[cfg(test)]
@@ -325,5 +387,21 @@ mod tests {
         // Fair coin flips cost about ln 2 nats each, whatever the context.
         assert!(noise_len > 0.9 * 784.0 * 2f64.ln(), "{noise_len}");
         assert_eq!(bar_len, context_code_length_nats(&bar.clone(), 28, 28));
+    }
+
+    #[test]
+    fn a_fitted_context_model_by_hand() {
+        // Fitted on one blank 2 x 2 image: every pixel is a 0 in the all-zero context, so that
+        // context has counts (4, 0) and the others none.
+        let m = ContextModel::fit([&[false; 4][..]], 2, 2);
+        // A blank image costs -log(4.5 / 5) a pixel.
+        let blank = m.code_length_nats(&[false; 4], 2, 2);
+        assert!((blank - 4.0 * -(4.5f64 / 5.0).ln()).abs() < 1e-12);
+        // [1, 0 / 0, 0]: the 1 is in the all-zero context (-log(0.5 / 5)); pixel (0,1) has its
+        // west neighbour set, an unseen context (-log ½); pixel (1,0) has (-1,0) set, unseen
+        // (-log ½); pixel (1,1) has (-1,-1) set, unseen (-log ½).
+        let one = m.code_length_nats(&[true, false, false, false], 2, 2);
+        let want = -(0.1f64).ln() - 3.0 * 0.5f64.ln();
+        assert!((one - want).abs() < 1e-12, "{one} {want}");
     }
 }

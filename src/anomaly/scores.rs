@@ -9,6 +9,7 @@
 //! | `complexity`      | Serrà et al.'s complexity-corrected likelihood: `iw-bits` minus `L(b)` |
 //! | `iw-8bit`         | `iw` of the 8-bit image on its grid of 256 levels |
 //! | `complexity-8bit` | `iw-8bit` minus `L(x)` of the 8-bit image |
+//! | `ctx-ratio`       | `iw-bits` minus `-log P(b)` under a context model fitted to the training images |
 //! | `kl`              | `KL(q(z|x) ‖ p(z))`: how far the encoder moves the image from the prior |
 //! | `latent`          | `-log p(μ(x))`: the prior density at the posterior mean |
 //!
@@ -31,11 +32,17 @@
 //! ([`code_length_nats`]). That decoder spreads an ink pixel's mass over dozens of grey levels,
 //! so it is a poor 8-bit model and a generic compressor beats it by far.
 //!
+//! `ctx-ratio` is a likelihood ratio in the manner of Schirrmeister et al. (NeurIPS 2020): the
+//! reference is not a generic compressor but [`ContextModel`], a JBIG-style context model whose
+//! counts come from the model's own training images. It has learnt how strokes continue
+//! locally, not what digits look like, so the ratio keeps what the VAE knows beyond local
+//! stroke statistics.
+//!
 //! **Cost.** Scoring runs in no-grad mode in batches of [`EVAL_BATCH`] images. The `K` samples
 //! are a loop with a running log-sum-exp per image, so memory does not grow with `K`. The
 //! noise of image `i` comes from its own seeded stream, so scores do not depend on batching.
 
-use super::compress::{ImageBits, code_length_nats, context_code_length_nats};
+use super::compress::{ContextModel, ImageBits, code_length_nats, context_code_length_nats};
 use crate::data::{Binarize, ImageSet, epoch_rng, fill_batch};
 use crate::eval::EVAL_BATCH;
 use crate::model::Vae;
@@ -60,6 +67,8 @@ pub enum ScoreKind {
     Iw8bit,
     /// The complexity-corrected likelihood of the 8-bit image.
     Complexity8bit,
+    /// The likelihood ratio against a context model of the training images.
+    CtxRatio,
     /// The KL term alone.
     Kl,
     /// The prior's negative log density at the posterior mean.
@@ -68,7 +77,7 @@ pub enum ScoreKind {
 
 impl ScoreKind {
     /// Every score, in the order of tables and CSV columns.
-    pub const ALL: [ScoreKind; 9] = [
+    pub const ALL: [ScoreKind; 10] = [
         ScoreKind::Elbo,
         ScoreKind::Iw,
         ScoreKind::ReconProb,
@@ -76,6 +85,7 @@ impl ScoreKind {
         ScoreKind::Complexity,
         ScoreKind::Iw8bit,
         ScoreKind::Complexity8bit,
+        ScoreKind::CtxRatio,
         ScoreKind::Kl,
         ScoreKind::Latent,
     ];
@@ -90,6 +100,7 @@ impl ScoreKind {
             ScoreKind::Complexity => "complexity",
             ScoreKind::Iw8bit => "iw-8bit",
             ScoreKind::Complexity8bit => "complexity-8bit",
+            ScoreKind::CtxRatio => "ctx-ratio",
             ScoreKind::Kl => "kl",
             ScoreKind::Latent => "latent",
         }
@@ -158,12 +169,13 @@ pub fn trained_binarize(extra: &serde_json::Value) -> Binarize {
 }
 
 const NOISE_SALT: u64 = 0x5c0e_a11e_0000_0001;
-const BITS_SALT: u64 = 0xb175_a11e_0000_0002;
+const TEST_BITS_SALT: u64 = 0xb175_a11e_0000_0002;
+const TRAIN_BITS_SALT: u64 = 0xb175_a11e_0000_0003;
 
 /// The image's targets, `set.dim()` values: `pixel/255`, or one fixed binarization drawn from
 /// image `i`'s own stream.
 fn targets(set: &ImageSet, i: usize, binarize: Binarize, seed: u64, out: &mut [f32]) {
-    let mut rng = epoch_rng(seed ^ BITS_SALT, i);
+    let mut rng = epoch_rng(seed ^ TEST_BITS_SALT, i);
     fill_batch(set, &[i], out, binarize, &mut rng).expect("the index is in range");
 }
 
@@ -267,30 +279,52 @@ pub struct CodeLengths {
     pub bits: Vec<f64>,
     /// Of each 8-bit image, PNG-style with zlib.
     pub grey: Vec<f64>,
+    /// Of each image's fixed binarization, under the context model of the training images.
+    pub reference: Vec<f64>,
 }
 
-/// The code lengths of every image of `set` as the complexity scores measure them. They depend
-/// on the images and the seed only, not on the model, so they can be computed once for several
-/// models.
-pub fn code_lengths(set: &ImageSet, seed: u64) -> CodeLengths {
-    let (bits, grey) = (0..set.len())
+/// The code lengths of every image of `set` as the complexity scores and `ctx-ratio` measure
+/// them, `reference` being [`fit_reference`] of the model's training images. They depend on
+/// the images, the seed and the reference only, not on the VAE, so they can be computed once
+/// for several models.
+pub fn code_lengths(set: &ImageSet, seed: u64, reference: &ContextModel) -> CodeLengths {
+    let all: Vec<[f64; 3]> = (0..set.len())
         .into_par_iter()
         .map(|i| {
-            let mut t = vec![0.0f32; set.dim()];
-            targets(set, i, Binarize::Dynamic, seed, &mut t);
-            let b: Vec<bool> = t.iter().map(|&v| v > 0.5).collect();
-            (
+            let b = bit_image(set, i, seed ^ TEST_BITS_SALT);
+            [
                 context_code_length_nats(&b, set.rows, set.cols),
                 code_length_nats(ImageBits::Grey(set.image(i)), set.rows, set.cols),
-            )
+                reference.code_length_nats(&b, set.rows, set.cols),
+            ]
         })
-        .unzip();
-    CodeLengths { bits, grey }
+        .collect();
+    CodeLengths {
+        bits: all.iter().map(|a| a[0]).collect(),
+        grey: all.iter().map(|a| a[1]).collect(),
+        reference: all.iter().map(|a| a[2]).collect(),
+    }
+}
+
+/// The context model of `train`'s images, each binarized once from its own seeded stream.
+pub fn fit_reference(train: &ImageSet, seed: u64) -> ContextModel {
+    let bits: Vec<Vec<bool>> = (0..train.len())
+        .into_par_iter()
+        .map(|i| bit_image(train, i, seed ^ TRAIN_BITS_SALT))
+        .collect();
+    ContextModel::fit(bits.iter().map(|b| &b[..]), train.rows, train.cols)
+}
+
+/// Image `i`'s fixed binarization from the stream `salted_seed`.
+fn bit_image(set: &ImageSet, i: usize, salted_seed: u64) -> Vec<bool> {
+    let mut t = vec![0.0f32; set.dim()];
+    let mut rng = epoch_rng(salted_seed, i);
+    fill_batch(set, &[i], &mut t, Binarize::Dynamic, &mut rng).expect("the index is in range");
+    t.iter().map(|&v| v > 0.5).collect()
 }
 
 /// Scores every image of `set` with every [`ScoreKind`], calling `progress(done)` with the count
-/// of images scored after each batch. `lengths` are [`code_lengths`]`(set, opts.seed)` when
-/// already computed (`None` computes them).
+/// of images scored after each batch. `lengths` are [`code_lengths`]`(set, opts.seed, …)`.
 ///
 /// # Panics
 /// If `lengths` does not hold one value per image.
@@ -298,7 +332,7 @@ pub fn score_set(
     model: &Vae,
     set: &ImageSet,
     opts: &ScoreOptions,
-    lengths: Option<&CodeLengths>,
+    lengths: &CodeLengths,
     progress: &mut dyn FnMut(usize),
 ) -> Scores {
     let (n, d, latent) = (set.len(), set.dim(), model.config.latent);
@@ -307,21 +341,10 @@ pub fn score_set(
     let mut values = vec![vec![0.0f64; n]; ScoreKind::ALL.len()];
     let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
 
-    let owned;
-    let lengths = match lengths {
-        Some(l) => {
-            assert!(
-                l.bits.len() == n && l.grey.len() == n,
-                "one code length per image"
-            );
-            l
-        }
-        None => {
-            owned = code_lengths(set, opts.seed);
-            &owned
-        }
-    };
-
+    assert!(
+        lengths.bits.len() == n && lengths.grey.len() == n && lengths.reference.len() == n,
+        "one code length per image"
+    );
     let tape = Tape::new();
     let mut x = Vec::new();
     let mut bits = Vec::new();
@@ -445,6 +468,7 @@ pub fn score_set(
                     ScoreKind::Complexity8bit,
                     iw8 - lengths.grey[i],
                 );
+                put(&mut values, ScoreKind::CtxRatio, iwb - lengths.reference[i]);
                 put(&mut values, ScoreKind::Kl, kl[j]);
                 put(
                     &mut values,
@@ -482,6 +506,16 @@ mod tests {
         }
     }
 
+    /// The reference context model of the tests: fitted to the tiny set's images themselves.
+    fn tiny_reference(seed: u64) -> ContextModel {
+        fit_reference(&tiny_set(), seed)
+    }
+
+    fn score(model: &Vae, set: &ImageSet, opts: &ScoreOptions) -> Scores {
+        let lengths = code_lengths(set, opts.seed, &tiny_reference(opts.seed));
+        score_set(model, set, opts, &lengths, &mut |_| {})
+    }
+
     fn tiny_model() -> Vae {
         Vae::new(
             VaeConfig {
@@ -497,7 +531,7 @@ mod tests {
 
     /// Each score recomputed image by image in `f64` from the model's probabilities, with plain
     /// sums, a plain mean of exponentials, and the grid normaliser summed over 256 levels.
-    fn reference(model: &Vae, set: &ImageSet, opts: &ScoreOptions) -> Vec<[f64; 9]> {
+    fn reference(model: &Vae, set: &ImageSet, opts: &ScoreOptions) -> Vec<[f64; 10]> {
         let (d, latent, k) = (set.dim(), model.config.latent, opts.samples);
         let c = (2.0 * std::f64::consts::PI).ln() / 2.0;
         (0..set.len())
@@ -556,6 +590,7 @@ mod tests {
                 let bits: Vec<bool> = b.iter().map(|&v| v == 1.0).collect();
                 let bits_len = context_code_length_nats(&bits, 2, 3);
                 let grey_len = code_length_nats(ImageBits::Grey(set.image(i)), 2, 3);
+                let ref_len = tiny_reference(opts.seed).code_length_nats(&bits, 2, 3);
                 let latent_nll: f64 = mu.iter().map(|&m| 0.5 * (m as f64).powi(2) + c).sum();
                 [
                     -r[0] + kl,
@@ -565,6 +600,7 @@ mod tests {
                     -log_mean(&wb) - bits_len,
                     -log_mean(&g),
                     -log_mean(&g) - grey_len,
+                    -log_mean(&wb) - ref_len,
                     kl,
                     latent_nll,
                 ]
@@ -581,7 +617,13 @@ mod tests {
             binarize,
         };
         let mut seen = Vec::new();
-        let got = score_set(&model, &set, &opts, None, &mut |done| seen.push(done));
+        let got = score_set(
+            &model,
+            &set,
+            &opts,
+            &code_lengths(&set, opts.seed, &tiny_reference(opts.seed)),
+            &mut |done| seen.push(done),
+        );
         assert_eq!(seen, vec![5]);
         let want = reference(&model, &set, &opts);
         for (i, w) in want.iter().enumerate() {
@@ -616,17 +658,15 @@ mod tests {
             seed: 9,
             binarize: Binarize::Dynamic,
         };
-        let s = score_set(&model, &set, &opts, None, &mut |_| {});
+        let s = score(&model, &set, &opts);
         assert_eq!(s.get(ScoreKind::Iw), s.get(ScoreKind::IwBits));
-        let grey = score_set(
+        let grey = score(
             &model,
             &set,
             &ScoreOptions {
                 binarize: Binarize::None,
                 ..opts
             },
-            None,
-            &mut |_| {},
         );
         assert_ne!(grey.get(ScoreKind::Iw), grey.get(ScoreKind::IwBits));
     }
@@ -642,7 +682,7 @@ mod tests {
             seed: 4,
             binarize: Binarize::None,
         };
-        let s = score_set(&model, &set, &opts, None, &mut |_| {});
+        let s = score(&model, &set, &opts);
         for i in 0..set.len() {
             let elbo = s.get(ScoreKind::Elbo)[i];
             let recon = s.get(ScoreKind::ReconProb)[i];
@@ -661,8 +701,8 @@ mod tests {
             seed: 2,
             binarize: Binarize::Dynamic,
         };
-        let all = score_set(&model, &set, &opts, None, &mut |_| {});
-        let some = score_set(&model, &set.first(2), &opts, None, &mut |_| {});
+        let all = score(&model, &set, &opts);
+        let some = score(&model, &set.first(2), &opts);
         for kind in ScoreKind::ALL {
             assert_eq!(&all.get(kind)[..2], some.get(kind));
         }
