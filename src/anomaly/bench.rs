@@ -33,7 +33,7 @@ pub const ANCHOR_32D_AUROC: [f64; 10] =
 
 /// Train ten held-out-digit VAEs and measure anomaly detection with every score.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 pub struct Args {
     /// The model and recipe: seed (784-512-2, RMSprop, batch 32) or pytorch-example
     /// (784-400-20, Adam, batch 128). Other flags override it.
@@ -54,7 +54,7 @@ pub struct Args {
     /// The score drawn in roc.png and top_anomalies.png, fixed before any result is seen.
     #[arg(long, default_value = "complexity")]
     best: String,
-    /// Posterior samples per image (K) for iw, recon-prob, iw-8bit and complexity.
+    /// Posterior samples per image (K) for the importance-weighted scores and recon-prob.
     #[arg(long, default_value_t = 16)]
     samples: usize,
     /// The held-out digits, comma-separated.

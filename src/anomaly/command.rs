@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// Score test images for anomaly detection with a VAE checkpoint.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 pub struct Args {
     /// The checkpoint (a .safetensors file written by training).
     #[arg(long)]
@@ -26,10 +26,11 @@ pub struct Args {
     /// The folder to write anomalies.png and scores.csv into (created if needed).
     #[arg(long, default_value = "runs/anomaly")]
     out: PathBuf,
-    /// The score that ranks images: elbo, iw, recon-prob, iw-8bit, complexity, kl or latent.
+    /// The score that ranks the images drawn: elbo, iw, recon-prob, iw-bits, complexity, iw-8bit,
+    /// complexity-8bit, ctx-ratio, kl or latent.
     #[arg(long, default_value = "complexity")]
     score: String,
-    /// Posterior samples per image (K) for iw, recon-prob, iw-8bit and complexity.
+    /// Posterior samples per image (K) for the importance-weighted scores and recon-prob.
     #[arg(long, default_value_t = 16)]
     samples: usize,
     /// How many of the highest-scoring images to draw.
