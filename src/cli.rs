@@ -84,8 +84,9 @@ pub struct Args {
     quiet: bool,
 }
 
-/// A preset's model and recipe.
-fn preset(name: &str, input_dim: usize) -> Result<(VaeConfig, TrainConfig), String> {
+/// A preset's model and recipe (`seed`, `pytorch-example` or `iwae-paper`) for images of
+/// `input_dim` pixels.
+pub fn preset(name: &str, input_dim: usize) -> Result<(VaeConfig, TrainConfig), String> {
     let mut model = VaeConfig::seed();
     model.input_dim = input_dim;
     let mut train = TrainConfig::seed_recipe();
@@ -356,12 +357,7 @@ fn train(args: &Args) -> Result<(), String> {
             None => println!("{}", record.line(cfg.epochs)),
         }
         history.push(record);
-        let extra = serde_json::json!({
-            "train": cfg.to_json(),
-            "history": history.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
-            "image_rows": rows,
-            "image_cols": cols,
-        });
+        let extra = crate::run::checkpoint_extra(&cfg, &history, (rows, cols), args.exclude_digit);
         checkpoint::save(
             &ckpt,
             &trainer.model,
@@ -413,6 +409,7 @@ fn resume(
         tcfg.epochs = e;
     }
     refuse_changes(path, args, &ck.model.config, &tcfg)?;
+    check_excluded(path, &ck.extra, args.exclude_digit)?;
     let mut opt = tcfg.optimizer.build(tcfg.lr, tcfg.schedule);
     if let Some(state) = &ck.optimizer {
         if state.name != opt.name() {
@@ -519,6 +516,35 @@ fn refuse_changes(
             "--resume {} continues that run with its own model and settings; these flags differ: {}",
             path.display(),
             wrong.join(", ")
+        ))
+    }
+}
+
+/// A held-out model resumed without its `--exclude-digit` (or with another) would silently train
+/// on the digit it must not see: refused. A checkpoint from before the digit was recorded (no
+/// `exclude_digit` entry) cannot be checked and is accepted.
+pub fn check_excluded(
+    path: &Path,
+    extra: &serde_json::Value,
+    asked: Option<u8>,
+) -> Result<(), String> {
+    let Some(saved) = extra.get("exclude_digit") else {
+        return Ok(());
+    };
+    let saved = saved.as_u64();
+    let text = |d: Option<u64>| match d {
+        Some(d) => format!("--exclude-digit {d}"),
+        None => "no --exclude-digit".to_string(),
+    };
+    let asked = asked.map(u64::from);
+    if saved == asked {
+        Ok(())
+    } else {
+        Err(format!(
+            "--resume {} was trained with {}, this run has {}: give the same flag",
+            path.display(),
+            text(saved),
+            text(asked)
         ))
     }
 }

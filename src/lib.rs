@@ -3,10 +3,11 @@
 //! A variational autoencoder on MNIST, built on the from-scratch [`autograd`] engine: the model
 //! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
 //! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]), the
-//! latent explorer page ([`explorer`]).
+//! latent explorer page ([`explorer`]) and anomaly detection ([`anomaly`]).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod checkpoint;
 pub mod cli;
 /// IDX files (plain or gzipped), the MNIST data set, and batches of `f32` pixels.
@@ -15,7 +16,7 @@ pub mod eval;
 pub mod explorer;
 /// Image grids as PNG files (digits, samples, reconstructions, captioned grids).
 pub mod images;
-/// Scalar metrics over scores (ROC AUC), for anomaly detection.
+/// Metrics over scores (ROC AUC and curve, average precision), for anomaly detection.
 pub mod metrics;
 pub mod model;
 /// Plots: loss curves and latent scatter plots.

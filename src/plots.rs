@@ -52,12 +52,12 @@ pub(crate) fn ensure_font() -> Result<(), String> {
     .clone()
 }
 
-fn text<E: Display>(e: E) -> String {
+pub(crate) fn text<E: Display>(e: E) -> String {
     e.to_string()
 }
 
 /// Renders into an RGB buffer of `size` with `draw`, then writes the PNG.
-fn render(
+pub(crate) fn render(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(

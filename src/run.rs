@@ -2,7 +2,7 @@
 //! checkpoint so a resumed run's files cover the whole run.
 
 use crate::checkpoint::write_atomic;
-use crate::train::Losses;
+use crate::train::{Losses, TrainConfig};
 use std::path::Path;
 
 /// The header of `metrics.csv`.
@@ -92,6 +92,24 @@ impl EpochRecord {
             images_per_s: f(8)?,
         })
     }
+}
+
+/// What a training run keeps in its checkpoint's `extra` metadata: the recipe, the history,
+/// the image shape, and the digit left out of training (`null` for none), so that a resumed
+/// run can refuse to continue a held-out model on all digits.
+pub fn checkpoint_extra(
+    train: &TrainConfig,
+    history: &[EpochRecord],
+    image_shape: (usize, usize),
+    exclude_digit: Option<u8>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "train": train.to_json(),
+        "history": history.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        "image_rows": image_shape.0,
+        "image_cols": image_shape.1,
+        "exclude_digit": exclude_digit,
+    })
 }
 
 /// Writes `metrics.csv` (all rows so far) atomically.

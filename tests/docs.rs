@@ -295,7 +295,13 @@ fn split_path(word: &str) -> Option<(&str, &str)> {
 
 /// What is wrong with a word of the text, if it names a path or an item.
 fn check_word(tree: &Tree, word: &str) -> Option<String> {
-    if word.contains("://") || word.starts_with("../") {
+    // A run's outputs (under `runs/`, git-ignored, or after a placeholder folder such as
+    // `<out>/`, which leaves a word starting with `/`) are not files of the repository.
+    if word.contains("://")
+        || word.starts_with("../")
+        || word.starts_with("runs/")
+        || word.starts_with('/')
+    {
         return None;
     }
     if let Some((path, item)) = split_path(word) {
