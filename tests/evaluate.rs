@@ -1,0 +1,111 @@
+//! The `evaluate` command line, driven through `vae::evaluate::cli::run_from` on a tiny model:
+//! it adds its figures to summary.json, and refuses bad input with a one-line error.
+
+use std::path::PathBuf;
+use vae::model::{Vae, VaeConfig};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vae-evaluate-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn evaluate(args: &[&str]) -> Result<(), String> {
+    let mut v = vec!["evaluate"];
+    v.extend_from_slice(args);
+    vae::evaluate::cli::run_from(v)
+}
+
+/// A tiny VAE trained for ten epochs on 1,000 images, in `dir`.
+fn tiny_run(dir: &std::path::Path, latent: &str) -> PathBuf {
+    let out = dir.to_str().unwrap();
+    vae::cli::run_from([
+        "train_vae",
+        "--limit",
+        "1000",
+        "--hidden",
+        "32",
+        "--latent",
+        latent,
+        "--epochs",
+        "10",
+        "--quiet",
+        "--out",
+        out,
+    ])
+    .expect("tiny training run");
+    dir.join("checkpoint.safetensors")
+}
+
+#[test]
+fn adds_embedding_scores_to_the_summary() {
+    let dir = tmp("embed");
+    let ck = tiny_run(&dir, "4");
+    let ck = ck.to_str().unwrap();
+    evaluate(&[
+        "--checkpoint",
+        ck,
+        "--limit",
+        "600",
+        "--test-limit",
+        "200",
+        "--trust-points",
+        "300",
+    ])
+    .expect("evaluate");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    // train_vae's own figures stay; the new ones are added.
+    assert!(s["test_neg_elbo"].as_f64().is_some());
+    let e = &s["embedding"];
+    assert_eq!(e["dims"], 4);
+    assert_eq!(e["trust_points"], 300);
+    for who in ["vae", "pca"] {
+        for m in ["knn1", "knn5", "trust5"] {
+            let v = e[who][m].as_f64().unwrap_or(-1.0);
+            // Far better than chance (0.1 for k-NN, 0.5 for trustworthiness), short of perfect.
+            assert!(v > 0.2 && v < 1.0, "{who} {m} = {v}");
+        }
+    }
+    assert!(e["pca_explained_variance"].as_f64().unwrap() > 0.1);
+}
+
+#[test]
+fn bad_input_gets_a_one_line_error() {
+    let dir = tmp("bad");
+    // A checkpoint of another image size.
+    let mut cfg = VaeConfig::seed();
+    cfg.input_dim = 100;
+    cfg.hidden = vec![8];
+    let path = dir.join("small.safetensors");
+    vae::checkpoint::save(&path, &Vae::new(cfg, 0), None, 1, 0, &serde_json::json!({})).unwrap();
+    let p = path.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--checkpoint", p],
+            "trained on images of 100 pixels, the data in data/mnist has 784",
+        ),
+        (&["--checkpoint", "/no/such.safetensors"], "cannot read"),
+        (
+            &["--checkpoint", p, "--limit", "0"],
+            "--limit must be at least 1",
+        ),
+        (
+            &["--checkpoint", p, "--threads", "0"],
+            "--threads must be between 1 and 1024",
+        ),
+        (
+            &["--checkpoint", p, "--what"],
+            "unexpected argument '--what'",
+        ),
+    ];
+    for (args, want) in cases {
+        let err = evaluate(args).expect_err(&format!("{args:?} was accepted"));
+        assert!(
+            err.contains(want),
+            "{args:?}: {err:?} does not say {want:?}"
+        );
+        assert!(!err.contains('\n'), "{err:?} is more than one line");
+    }
+}
