@@ -334,6 +334,16 @@ impl Op {
                 ),
                 36,
             ),
+            Op::SoftmaxCrossEntropy => (
+                row(
+                    "softmax_cross_entropy",
+                    "x.softmax_cross_entropy(t)",
+                    "Σ_j t_j (lse(x) - x_j) over the last axis",
+                    "dx = g (softmax(x) Σt - t), dt = g (lse(x) - x)",
+                    "softmax.rs::softmax_cross_entropy_gradients",
+                ),
+                37,
+            ),
         }
     }
 
@@ -373,6 +383,7 @@ impl Op {
             Op::Concat { axis },
             Op::BceWithLogits,
             Op::BceWithLogitsRowSum,
+            Op::SoftmaxCrossEntropy,
         ]);
         v
     }
