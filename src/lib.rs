@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod classifier;
 pub mod cli;
 /// IDX files (plain or gzipped), the MNIST data set, and batches of `f32` pixels.
 pub mod data;

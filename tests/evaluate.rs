@@ -2,6 +2,7 @@
 //! it adds its figures to summary.json, and refuses bad input with a one-line error.
 
 use std::path::PathBuf;
+use vae::classifier::{Classifier, ClassifierConfig, path_in};
 use vae::model::{Vae, VaeConfig};
 
 fn tmp(name: &str) -> PathBuf {
@@ -43,7 +44,23 @@ fn adds_embedding_scores_to_the_summary() {
     let dir = tmp("embed");
     let ck = tiny_run(&dir, "4");
     let ck = ck.to_str().unwrap();
+    // A small classifier, saved where --classifier points.
+    let m = vae::data::load_dir(std::path::Path::new("data/mnist")).unwrap();
+    let cfg = ClassifierConfig {
+        hidden: vec![32],
+        epochs: 2,
+        ..ClassifierConfig::default()
+    };
+    let mut clf = Classifier::new(784, &cfg.hidden, 10, 0);
+    clf.train(&cfg, &m.train.first(2000), &m.test.first(300))
+        .unwrap();
+    let clf_dir = dir.join("clf");
+    clf.save(&path_in(&clf_dir)).unwrap();
     evaluate(&[
+        "--classifier",
+        clf_dir.to_str().unwrap(),
+        "--samples",
+        "300",
         "--checkpoint",
         ck,
         "--limit",
@@ -69,6 +86,34 @@ fn adds_embedding_scores_to_the_summary() {
         }
     }
     assert!(e["pca_explained_variance"].as_f64().unwrap() > 0.1);
+
+    let g = &s["generation"];
+    assert_eq!(g["classifier_test_accuracy"], clf.test_accuracy);
+    assert_eq!(g["real_test"]["frechet"], 0.0);
+    assert_eq!(g["prior_samples"]["images"], 300);
+    assert_eq!(g["real_train"]["images"], 300);
+    assert_eq!(g["real_test"]["images"], 200);
+    for k in [
+        "real_test",
+        "real_train",
+        "test_reconstructions",
+        "prior_samples",
+    ] {
+        let score = g[k]["classifier_score"].as_f64().unwrap();
+        let sure = g[k]["confident"].as_f64().unwrap();
+        assert!(score > 1.0 && score < 10.0, "{k} score {score}");
+        assert!((0.0..=1.0).contains(&sure), "{k} confident {sure}");
+    }
+    // Real training images are nearer the test images than a tiny model's samples are.
+    let fd = |k: &str| g[k]["frechet"].as_f64().unwrap();
+    assert!(fd("real_train") > 0.0 && fd("real_train") < fd("prior_samples"));
+    assert!(g["prior_samples"]["label_agreement"].is_null());
+    assert!(
+        g["test_reconstructions"]["label_agreement"]
+            .as_f64()
+            .unwrap()
+            > 0.1
+    );
 }
 
 #[test]
@@ -87,6 +132,10 @@ fn bad_input_gets_a_one_line_error() {
             "trained on images of 100 pixels, the data in data/mnist has 784",
         ),
         (&["--checkpoint", "/no/such.safetensors"], "cannot read"),
+        (
+            &["--checkpoint", p, "--samples", "0"],
+            "--samples must be at least 1",
+        ),
         (
             &["--checkpoint", p, "--limit", "0"],
             "--limit must be at least 1",

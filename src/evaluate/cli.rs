@@ -3,6 +3,7 @@
 //! thin wrapper around [`main`].
 
 use super::embedding::embedding_report;
+use super::generation::generation_report;
 use crate::checkpoint;
 use crate::data::load_dir;
 use clap::Parser;
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Score a trained VAE: its latent space as a map (k-NN accuracy, trustworthiness, beside PCA's).
+/// Score a trained VAE: its latent space as a map (k-NN accuracy, trustworthiness, beside PCA's)
+/// and its samples and reconstructions as a classifier sees them (Fréchet distance, score).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Args {
@@ -32,6 +34,18 @@ pub struct Args {
     /// The summary to add the figures to (default: summary.json beside the checkpoint).
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Prior samples to score (and training images to compare with the test set).
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Folder of the classifier that scores images (trained there first when missing).
+    #[arg(long, default_value = crate::classifier::DEFAULT_DIR)]
+    pub classifier: PathBuf,
+    /// Only the embedding scores (no classifier, no samples).
+    #[arg(long)]
+    pub no_generation: bool,
+    /// Seeds the prior samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Threads (rayon's global pool); default: all cores.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -117,6 +131,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         ("--limit", args.limit),
         ("--test-limit", args.test_limit),
         ("--trust-points", Some(args.trust_points)),
+        ("--samples", Some(args.samples)),
     ] {
         if v == Some(0) {
             return Err(format!("{flag} must be at least 1"));
@@ -147,11 +162,11 @@ fn evaluate(args: &Args) -> Result<(), String> {
     }
     let train = match args.limit {
         Some(n) => data.train.first(n.min(data.train.len())),
-        None => data.train,
+        None => data.train.clone(),
     };
     let test = match args.test_limit {
         Some(n) => data.test.first(n.min(data.test.len())),
-        None => data.test,
+        None => data.test.clone(),
     };
     println!(
         "model {} (epoch {}), {} training / {} test images, {} threads",
@@ -170,6 +185,18 @@ fn evaluate(args: &Args) -> Result<(), String> {
         start.elapsed().as_secs_f64()
     );
     summary["embedding"] = report.to_json();
+    if !args.no_generation {
+        // A missing classifier is trained on the whole data, whatever --limit says: it is kept.
+        let clf = crate::classifier::load_or_train(&args.classifier, &data.train, &data.test)?;
+        let start = Instant::now();
+        let report = generation_report(&ck.model, &clf, &train, &test, args.samples, args.seed);
+        println!(
+            "\nFréchet distance of the classifier's penultimate features to the real test images'; classifier score exp(E KL(p(y|x) || p(y)))\n{}({:.1} s)",
+            report.table(),
+            start.elapsed().as_secs_f64()
+        );
+        summary["generation"] = report.to_json();
+    }
     write_summary(&summary_path, &summary)?;
     println!("\nadded the figures to {}", summary_path.display());
     Ok(())

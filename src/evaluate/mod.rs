@@ -7,6 +7,8 @@
 //! | trustworthiness | `trust.rs` | full distance matrices and sorted ranks |
 //! | PCA | `pca.rs` | points built from known directions |
 //! | symmetric eigendecomposition, matrix square root | `linalg.rs` | matrices built from known eigenpairs |
+//! | Fréchet distance | `frechet.rs` | the closed forms for diagonal and 2 x 2 covariances |
+//! | classifier score, confident share | `score.rs` | extreme cases and a hand-computed one |
 
 pub mod knn;
 pub mod linalg;
@@ -18,3 +20,6 @@ pub use pca::Pca;
 pub use trust::trustworthiness;
 pub mod cli;
 pub mod embedding;
+pub mod frechet;
+pub mod generation;
+pub mod score;
