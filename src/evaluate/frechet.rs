@@ -111,7 +111,7 @@ mod tests {
         let rows = [1.0f32, 2.0, 3.0, 6.0, 5.0, 4.0];
         let g = Gaussian::fit(&rows, 2);
         assert_eq!(g.mean, vec![3.0, 4.0]);
-        // Deviations (-2, -2), (0, 2), (2, 0): covariance / (n - 1).
-        assert_eq!(g.cov, vec![4.0, 1.0, 1.0, 4.0]);
+        // Deviations (-2, -2), (0, 2), (2, 0): sums of products 8, 4, 8, over n - 1 = 2.
+        assert_eq!(g.cov, vec![4.0, 2.0, 2.0, 4.0]);
     }
 }
