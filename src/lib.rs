@@ -10,6 +10,7 @@ pub mod classifier;
 pub mod cli;
 /// IDX files (plain or gzipped), the MNIST data set, and batches of `f32` pixels.
 pub mod data;
+pub mod early_stop;
 pub mod eval;
 pub mod evaluate;
 /// Image grids as PNG files (digits, samples, reconstructions, captioned grids).
