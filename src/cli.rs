@@ -272,6 +272,14 @@ where
     }
 }
 
+/// Parses and checks a command line (the first item is the program name) without running it:
+/// the sweep checks every configuration before it starts any.
+pub fn check_from(args: &[String]) -> Result<(), String> {
+    let a = Args::try_parse_from(args)
+        .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
+    check_flags(&a)
+}
+
 /// Runs a parsed command line.
 pub fn run(args: &Args) -> Result<(), String> {
     check_flags(args)?;

@@ -22,4 +22,7 @@ pub mod model;
 pub mod plots;
 pub mod report;
 pub mod run;
+pub mod sweep;
+/// The sweep's picture: each metric against the swept values.
+pub mod sweep_plot;
 pub mod train;

@@ -57,7 +57,7 @@ fn text<E: Display>(e: E) -> String {
 }
 
 /// Renders into an RGB buffer of `size` with `draw`, then writes the PNG.
-fn render(
+pub(crate) fn render(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(
@@ -77,7 +77,7 @@ fn render(
 }
 
 /// A range around `min..max` with a 5% margin, never empty.
-fn padded(min: f64, max: f64) -> Range<f64> {
+pub(crate) fn padded(min: f64, max: f64) -> Range<f64> {
     if !(min.is_finite() && max.is_finite()) {
         return 0.0..1.0;
     }

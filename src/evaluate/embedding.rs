@@ -118,6 +118,58 @@ fn scores(
     }
 }
 
+fn vae_scores_of(
+    model: &Vae,
+    train: &ImageSet,
+    test: &ImageSet,
+    train_x: &[f32],
+    labels: (&[u8], &[u8]),
+    trust_points: usize,
+) -> EmbeddingScores {
+    let vae_train = latent_stats(model, train).mu;
+    let vae_test = latent_stats(model, test).mu;
+    let e = (
+        vae_train.as_slice(),
+        vae_test.as_slice(),
+        model.config.latent,
+    );
+    scores(train_x, train.dim(), e, labels, trust_points)
+}
+
+/// The VAE's scores alone (no PCA), as the sweep records them.
+pub fn vae_scores(
+    model: &Vae,
+    train: &ImageSet,
+    test: &ImageSet,
+    trust_points: usize,
+) -> Result<EmbeddingScores, String> {
+    let (train_labels, test_labels) = (labels(train, "training")?, labels(test, "test")?);
+    let trust_points = trust_points.min(train.len());
+    check_sizes(train.len(), trust_points)?;
+    let labels = (train_labels.as_slice(), test_labels.as_slice());
+    Ok(vae_scores_of(
+        model,
+        train,
+        test,
+        &pixels(train),
+        labels,
+        trust_points,
+    ))
+}
+
+fn check_sizes(train: usize, trust_points: usize) -> Result<(), String> {
+    if 2 * trust_points <= 3 * TRUST_K + 1 {
+        return Err(format!(
+            "trustworthiness with k = {TRUST_K} needs at least {} points, got {trust_points}",
+            (3 * TRUST_K).div_ceil(2) + 1
+        ));
+    }
+    if train < KNN_KS[1] {
+        return Err(format!("k-NN needs at least {} training images", KNN_KS[1]));
+    }
+    Ok(())
+}
+
 /// Embeds both sets by the posterior means and by PCA (fitted on `train`), and scores both.
 /// `trust_points` is capped at the training set's size.
 pub fn embedding_report(
@@ -128,15 +180,7 @@ pub fn embedding_report(
 ) -> Result<EmbeddingReport, String> {
     let (train_labels, test_labels) = (labels(train, "training")?, labels(test, "test")?);
     let trust_points = trust_points.min(train.len());
-    if 2 * trust_points <= 3 * TRUST_K + 1 {
-        return Err(format!(
-            "trustworthiness with k = {TRUST_K} needs at least {} points, got {trust_points}",
-            (3 * TRUST_K).div_ceil(2) + 1
-        ));
-    }
-    if train.len() < KNN_KS[1] {
-        return Err(format!("k-NN needs at least {} training images", KNN_KS[1]));
-    }
+    check_sizes(train.len(), trust_points)?;
     let dims = model.config.latent;
     if dims > train.dim() {
         return Err(format!(
@@ -147,16 +191,8 @@ pub fn embedding_report(
     let d = train.dim();
     let train_x = pixels(train);
     let test_x = pixels(test);
-    let vae_train = latent_stats(model, train).mu;
-    let vae_test = latent_stats(model, test).mu;
     let labels = (train_labels.as_slice(), test_labels.as_slice());
-    let vae = scores(
-        &train_x,
-        d,
-        (&vae_train, &vae_test, dims),
-        labels,
-        trust_points,
-    );
+    let vae = vae_scores_of(model, train, test, &train_x, labels, trust_points);
     let pca = Pca::fit(&train_x, d, dims);
     let pca_train = pca.transform(&train_x);
     let pca_test = pca.transform(&test_x);
