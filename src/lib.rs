@@ -2,7 +2,10 @@
 //!
 //! A variational autoencoder on MNIST, built on the from-scratch [`autograd`] engine: the model
 //! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
-//! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]).
+//! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]);
+//! judging and choosing models: embedding and sample scores ([`evaluate`]), the MNIST
+//! classifier behind the latter ([`classifier`]), early stopping ([`early_stop`]), grid sweeps
+//! ([`sweep`]).
 #![warn(missing_docs)]
 
 pub mod checkpoint;
