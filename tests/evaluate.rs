@@ -126,12 +126,23 @@ fn bad_input_gets_a_one_line_error() {
     let path = dir.join("small.safetensors");
     vae::checkpoint::save(&path, &Vae::new(cfg, 0), None, 1, 0, &serde_json::json!({})).unwrap();
     let p = path.to_str().unwrap();
+    // A well-formed checkpoint, and a VAE checkpoint where the classifier should be.
+    let good_path = dir.join("good.safetensors");
+    let model = Vae::new(VaeConfig::seed(), 0);
+    vae::checkpoint::save(&good_path, &model, None, 1, 0, &serde_json::json!({})).unwrap();
+    std::fs::copy(&good_path, vae::classifier::path_in(&dir)).unwrap();
+    let good = good_path.to_str().unwrap();
+    let dir_s = dir.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (
             &["--checkpoint", p],
             "trained on images of 100 pixels, the data in data/mnist has 784",
         ),
         (&["--checkpoint", "/no/such.safetensors"], "cannot read"),
+        (
+            &["--checkpoint", good, "--classifier", dir_s],
+            "not a classifier",
+        ),
         (
             &["--checkpoint", p, "--samples", "0"],
             "--samples must be at least 1",

@@ -176,6 +176,17 @@ fn evaluate(args: &Args) -> Result<(), String> {
         test.len(),
         rayon::current_num_threads()
     );
+    // The classifier first, so a bad file is refused before the work starts.
+    let classifier = if args.no_generation {
+        None
+    } else {
+        // A missing one is trained on the whole data, whatever --limit says: it is kept.
+        Some(crate::classifier::load_or_train(
+            &args.classifier,
+            &data.train,
+            &data.test,
+        )?)
+    };
     let start = Instant::now();
     let report = embedding_report(&ck.model, &train, &test, args.trust_points)?;
     println!(
@@ -185,11 +196,9 @@ fn evaluate(args: &Args) -> Result<(), String> {
         start.elapsed().as_secs_f64()
     );
     summary["embedding"] = report.to_json();
-    if !args.no_generation {
-        // A missing classifier is trained on the whole data, whatever --limit says: it is kept.
-        let clf = crate::classifier::load_or_train(&args.classifier, &data.train, &data.test)?;
+    if let Some(clf) = &classifier {
         let start = Instant::now();
-        let report = generation_report(&ck.model, &clf, &train, &test, args.samples, args.seed);
+        let report = generation_report(&ck.model, clf, &train, &test, args.samples, args.seed);
         println!(
             "\nFréchet distance of the classifier's penultimate features to the real test images'; classifier score exp(E KL(p(y|x) || p(y)))\n{}({:.1} s)",
             report.table(),
