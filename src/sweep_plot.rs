@@ -1,5 +1,5 @@
 //! `sweep.png`: one panel per metric (test -ELBO, importance-weighted NLL, 5-NN accuracy,
-//! trustworthiness, Fréchet distance of the prior samples, seconds), each against the values of
+//! trustworthiness, Fréchet distance of the prior samples, seconds of the run), each against the values of
 //! the first grid axis, one line per combination of the other axes' values.
 
 use crate::images::RenderError;
@@ -15,7 +15,7 @@ const PANELS: [(&str, &str); 6] = [
     ("knn5", "5-NN accuracy of the latent means"),
     ("trust5", "trustworthiness (k = 5)"),
     ("frechet", "Fréchet distance, prior samples"),
-    ("seconds", "seconds of training"),
+    ("seconds", "seconds of the train_vae run"),
 ];
 
 /// Size of the picture, in pixels.
