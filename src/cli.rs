@@ -79,6 +79,13 @@ pub struct Args {
     /// At the end, estimate the test log-likelihood with K importance samples.
     #[arg(long)]
     iw_samples: Option<usize>,
+    /// Hold out the last N training images as a validation set: its negative ELBO is measured
+    /// after every epoch, the best epoch's model is kept (best.safetensors) and evaluated at the end.
+    #[arg(long)]
+    validation: Option<usize>,
+    /// With --validation: stop after this many epochs without a better validation loss.
+    #[arg(long)]
+    patience: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -183,6 +190,12 @@ fn check_flags(args: &Args) -> Result<(), String> {
         ("--limit", args.limit, usize::MAX),
         ("--iw-samples", args.iw_samples, 100_000),
     ];
+    if args.patience.is_some() && args.validation.is_none() {
+        return Err("--patience needs --validation N (the images it watches)".into());
+    }
+    if args.patience == Some(0) {
+        return Err("--patience must be at least 1".into());
+    }
     for (flag, v, max) in limits {
         match v {
             Some(0) => return Err(format!("{flag} must be at least 1")),
@@ -260,6 +273,14 @@ where
     }
 }
 
+/// Parses and checks a command line (the first item is the program name) without running it:
+/// the sweep checks every configuration before it starts any.
+pub fn check_from(args: &[String]) -> Result<(), String> {
+    let a = Args::try_parse_from(args)
+        .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
+    check_flags(&a)
+}
+
 /// Runs a parsed command line.
 pub fn run(args: &Args) -> Result<(), String> {
     check_flags(args)?;
@@ -292,6 +313,15 @@ fn train(args: &Args) -> Result<(), String> {
         train_set = train_set.first(n.min(train_set.len()));
     }
     let (rows, cols) = (train_set.rows, train_set.cols);
+    let validation = match args.validation {
+        Some(n) => {
+            let (t, v) = crate::early_stop::split_validation(&train_set, n)?;
+            train_set = t;
+            Some(v)
+        }
+        None => None,
+    };
+    let mut stopper = crate::early_stop::EarlyStopping::new(args.patience);
 
     // A fresh run, or the checkpoint's model, optimizer, settings and history.
     let (mut trainer, start_epoch, mut history) = match &args.resume {
@@ -352,9 +382,18 @@ fn train(args: &Args) -> Result<(), String> {
             seconds,
             images_per_s: train_set.len() as f64 / seconds.max(1e-9),
         };
+        let mut verdict = None;
+        let val_note = match &validation {
+            Some(v) => {
+                let l = evaluate(&trainer.model, v, cfg.binarize, 1.0, cfg.seed).loss;
+                verdict = Some(stopper.observe(epoch + 1, l, &trainer.model));
+                format!("  val {l:.2}")
+            }
+            None => String::new(),
+        };
         match crate::run::resident_mb() {
-            Some(mb) => println!("{}  rss {mb:.0} MB", record.line(cfg.epochs)),
-            None => println!("{}", record.line(cfg.epochs)),
+            Some(mb) => println!("{}{val_note}  rss {mb:.0} MB", record.line(cfg.epochs)),
+            None => println!("{}{val_note}", record.line(cfg.epochs)),
         }
         history.push(record);
         let extra = crate::run::checkpoint_extra(&cfg, &history, (rows, cols), args.exclude_digit);
@@ -369,8 +408,49 @@ fn train(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         write_metrics(&args.out.join("metrics.csv"), &history)
             .map_err(|e| format!("cannot write metrics.csv: {e}"))?;
+        if verdict == Some(crate::early_stop::Verdict::Improved) {
+            let extra = serde_json::json!({ "train": cfg.to_json(), "best_epoch": epoch + 1 });
+            let best = args.out.join("best.safetensors");
+            checkpoint::save(&best, &trainer.model, None, epoch + 1, cfg.seed, &extra)
+                .map_err(|e| e.to_string())?;
+        }
+        if verdict == Some(crate::early_stop::Verdict::Stop) {
+            println!(
+                "early stop after epoch {}: no better validation loss for {} epochs (best {:.2} at epoch {})",
+                epoch + 1,
+                epoch + 1 - stopper.best_epoch,
+                stopper.best_loss,
+                stopper.best_epoch
+            );
+            break;
+        }
     }
-    finish(args, &trainer, &train_set, &test_set, &history)
+    let mut validation_json = serde_json::Value::Null;
+    if let Some(v) = &validation {
+        if let Some(best) = stopper.best_model.take() {
+            println!(
+                "evaluating the best epoch's model (epoch {}, validation {:.2})",
+                stopper.best_epoch, stopper.best_loss
+            );
+            trainer.model = best;
+        }
+        validation_json = serde_json::json!({
+            "images": v.len(),
+            "patience": args.patience,
+            "best_epoch": stopper.best_epoch,
+            "best_neg_elbo": stopper.best_loss,
+            "epochs_run": history.len(),
+            "curve": stopper.curve,
+        });
+    }
+    finish(
+        args,
+        &trainer,
+        &train_set,
+        &test_set,
+        &history,
+        validation_json,
+    )
 }
 
 /// Rebuilds the trainer from a checkpoint.
@@ -570,6 +650,7 @@ fn finish(
     train_set: &ImageSet,
     test: &ImageSet,
     history: &[EpochRecord],
+    validation: serde_json::Value,
 ) -> Result<(), String> {
     let out = &args.out;
     let model = &trainer.model;
@@ -623,6 +704,9 @@ fn finish(
         "active_units": stats.active_units,
         "eval_batch": EVAL_BATCH,
     });
+    if !validation.is_null() {
+        summary["validation"] = validation;
+    }
     if let Some(k) = args.iw_samples {
         let scores = iw_scores(model, test, k, cfg.binarize, cfg.seed);
         let nll = scores.iter().sum::<f64>() / scores.len().max(1) as f64;

@@ -77,7 +77,7 @@ pub(crate) fn render(
 }
 
 /// A range around `min..max` with a 5% margin, never empty.
-fn padded(min: f64, max: f64) -> Range<f64> {
+pub(crate) fn padded(min: f64, max: f64) -> Range<f64> {
     if !(min.is_finite() && max.is_finite()) {
         return 0.0..1.0;
     }

@@ -9,6 +9,7 @@
 //! | linear algebra | `matmul.rs` | matmul (transposes by strides), linear (x W + b), transpose |
 //! | shape | `shape_ops.rs` | reshape, broadcast_to, narrow, concat |
 //! | losses | `loss.rs` | bce_with_logits |
+//! | classification loss | `softmax.rs` | softmax_cross_entropy |
 //!
 //! `backward` below dispatches a node to its family; each family adds `grad_out` times the local
 //! derivative into the inputs' gradient buffers, skipping inputs that need no gradient.
@@ -21,6 +22,7 @@ mod overload;
 mod reduce;
 mod scalar;
 mod shape_ops;
+mod softmax;
 mod table;
 mod unary;
 
@@ -84,6 +86,7 @@ pub(crate) enum Op {
     },
     BceWithLogits,
     BceWithLogitsRowSum,
+    SoftmaxCrossEntropy,
 }
 
 impl Op {
@@ -117,6 +120,7 @@ impl Op {
             Op::Concat { .. } => "concat",
             Op::BceWithLogits => "bce_with_logits",
             Op::BceWithLogitsRowSum => "bce_with_logits_rowsum",
+            Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
         }
     }
 
@@ -181,5 +185,6 @@ pub(crate) fn backward(
         }
         Op::BceWithLogits => loss::backward(node, nodes, g, grads),
         Op::BceWithLogitsRowSum => loss::backward_rowsum(node, nodes, g, grads),
+        Op::SoftmaxCrossEntropy => softmax::backward(node, nodes, g, grads),
     }
 }

@@ -336,6 +336,16 @@ impl Op {
                 ),
                 U + 14,
             ),
+            Op::SoftmaxCrossEntropy => (
+                row(
+                    "softmax_cross_entropy",
+                    "x.softmax_cross_entropy(t)",
+                    "Σ_j t_j (lse(x) - x_j) over the last axis",
+                    "dx = g (softmax(x) Σt - t), dt = g (lse(x) - x)",
+                    "softmax.rs::softmax_cross_entropy_gradients",
+                ),
+                U + 15,
+            ),
         }
     }
 
@@ -375,6 +385,7 @@ impl Op {
             Op::Concat { axis },
             Op::BceWithLogits,
             Op::BceWithLogitsRowSum,
+            Op::SoftmaxCrossEntropy,
         ]);
         v
     }
