@@ -3,7 +3,7 @@
 //! process, so the test runs a training step in a child process (this test binary again).
 #![cfg(all(feature = "fast", feature = "internals"))]
 
-use autograd::kernels::fast::internals::calls;
+use autograd::kernels::fast::internals::{calls, count_calls};
 use autograd::kernels::with_hot_workers;
 use autograd::{Gradients, Optimizer, ParamStore, RmsProp, Tape, Tensor};
 use std::process::Command;
@@ -28,6 +28,7 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 /// binary cross-entropy, RMSprop) on hot workers with deferred weight gradients, as the
 /// trainer runs them.
 fn training_steps() {
+    count_calls();
     let mut store = ParamStore::new();
     let dims = [(784, 512), (512, 2), (2, 512), (512, 784)];
     let layers: Vec<_> = dims

@@ -72,12 +72,15 @@ impl Optimizer for Adam {
         let (m, v) = (&mut self.m.bufs, &mut self.v.bufs);
         for_each_param(store, grads, |i, p, g| {
             g.update([p, &mut m[i], &mut v[i]], &|g, [p, m, v]| {
-                vectorized(|| {
-                    let pmv = p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut());
-                    for (((p, m), v), &g) in pmv.zip(g) {
-                        (*p, *m, *v) = adam(*p, g, *m, *v, (b1, b2), step, sqrt_bc2, eps);
-                    }
-                })
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        let pmv = p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut());
+                        for (((p, m), v), &g) in pmv.zip(g) {
+                            (*p, *m, *v) = adam(*p, g, *m, *v, (b1, b2), step, sqrt_bc2, eps);
+                        }
+                    },
+                )
             })
         });
     }

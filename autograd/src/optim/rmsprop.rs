@@ -43,11 +43,14 @@ pub(crate) fn rmsprop(p: f32, g: f32, v: f32, lr: f32, rho: f32, eps: f32) -> (f
 
 /// [`rmsprop`] over a slice of a parameter, its gradient and its state.
 pub fn update(p: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
-    vectorized(|| {
-        for ((p, v), &g) in p.iter_mut().zip(v.iter_mut()).zip(g) {
-            (*p, *v) = rmsprop(*p, g, *v, lr, rho, eps);
-        }
-    })
+    vectorized(
+        #[inline(always)]
+        || {
+            for ((p, v), &g) in p.iter_mut().zip(v.iter_mut()).zip(g) {
+                (*p, *v) = rmsprop(*p, g, *v, lr, rho, eps);
+            }
+        },
+    )
 }
 
 impl Optimizer for RmsProp {

@@ -44,19 +44,25 @@ impl Optimizer for Sgd {
         for_each_param(store, grads, |i, p, g| {
             if mu == 0.0 {
                 g.update([p], &|g, [p]| {
-                    vectorized(|| {
-                        for (p, &g) in p.iter_mut().zip(g) {
-                            *p -= lr * g;
-                        }
-                    })
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            for (p, &g) in p.iter_mut().zip(g) {
+                                *p -= lr * g;
+                            }
+                        },
+                    )
                 });
             } else {
                 g.update([p, &mut vel[i]], &|g, [p, b]| {
-                    vectorized(|| {
-                        for ((p, b), &g) in p.iter_mut().zip(b.iter_mut()).zip(g) {
-                            (*p, *b) = momentum(*p, g, *b, lr, mu, first);
-                        }
-                    })
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            for ((p, b), &g) in p.iter_mut().zip(b.iter_mut()).zip(g) {
+                                (*p, *b) = momentum(*p, g, *b, lr, mu, first);
+                            }
+                        },
+                    )
                 });
             }
         });

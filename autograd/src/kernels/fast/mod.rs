@@ -50,7 +50,7 @@ use super::layout::{MatMut, MatRef};
 /// `internals`, which the workspace root's dev-dependency turns on). Not an API.
 #[cfg(feature = "internals")]
 pub mod internals {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// What [`calls`] counts: each kernel `gemm_with` was asked for, each route `auto` took,
     /// and the streamed weight-gradient updates.
@@ -69,16 +69,25 @@ pub mod internals {
 
     static CALLS: [AtomicUsize; COUNTED.len()] = [const { AtomicUsize::new(0) }; COUNTED.len()];
 
-    /// Counts one call of `what` (one of [`COUNTED`]).
-    pub(crate) fn hit(what: &str) {
-        let i = COUNTED
-            .iter()
-            .position(|c| *c == what)
-            .expect("a counted path");
-        CALLS[i].fetch_add(1, Ordering::Relaxed);
+    /// Whether [`count_calls`] turned counting on. Until then a product pays one relaxed load
+    /// of a flag nobody writes (the benches and examples, built with this feature, run at full
+    /// speed).
+    static COUNTING: AtomicBool = AtomicBool::new(false);
+
+    /// Turns the counters of [`calls`] on for the rest of the process.
+    pub fn count_calls() {
+        COUNTING.store(true, Ordering::Relaxed);
     }
 
-    /// How many times each of [`COUNTED`] ran in this process so far.
+    /// Counts one call of `what` (one of [`COUNTED`]) when counting is on.
+    pub(crate) fn hit(what: &str) {
+        if COUNTING.load(Ordering::Relaxed) {
+            let i = COUNTED.iter().position(|c| *c == what);
+            CALLS[i.expect("a counted path")].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many times each of [`COUNTED`] ran since [`count_calls`].
     pub fn calls() -> Vec<(&'static str, usize)> {
         let n = |i: usize| CALLS[i].load(Ordering::Relaxed);
         COUNTED
