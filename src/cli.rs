@@ -259,7 +259,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    match Args::try_parse_from(args) {
+    parse_then(args, run)
+}
+
+/// Parses `args` (the first is the program name) as the command `P` and hands it to `run`.
+/// `--help` and `--version` print and return `Ok`; a bad flag is an `Err` with the first line
+/// of clap's message (what is wrong; the usage lines after it are left out). Every command of
+/// the project parses its flags this way.
+pub fn parse_then<P, I, T>(
+    args: I,
+    run: impl FnOnce(&P) -> Result<(), String>,
+) -> Result<(), String>
+where
+    P: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match P::try_parse_from(args) {
         Ok(a) => run(&a),
         Err(e) if !e.use_stderr() => {
             print!("{e}");
@@ -267,7 +283,9 @@ where
         }
         Err(e) => Err(e
             .to_string()
-            .trim_end()
+            .lines()
+            .next()
+            .unwrap_or("bad arguments")
             .trim_start_matches("error: ")
             .to_string()),
     }

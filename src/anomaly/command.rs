@@ -54,20 +54,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    match Args::try_parse_from(args) {
-        Ok(a) => run(&a),
-        Err(e) if !e.use_stderr() => {
-            print!("{e}");
-            Ok(())
-        }
-        Err(e) => Err(e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("bad arguments")
-            .trim_start_matches("error: ")
-            .to_string()),
-    }
+    crate::cli::parse_then(args, run)
 }
 
 /// The `q`-quantile of sorted values (nearest rank).

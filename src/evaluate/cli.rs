@@ -62,21 +62,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    match Args::try_parse_from(args) {
-        Ok(a) => run(&a),
-        Err(e) if !e.use_stderr() => {
-            print!("{e}");
-            Ok(())
-        }
-        // clap's first line says what is wrong; the usage lines after it are left out.
-        Err(e) => Err(e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ")
-            .to_string()),
-    }
+    crate::cli::parse_then(args, run)
 }
 
 /// Sets rayon's global pool to `threads` (once per process; a later equal request is fine).

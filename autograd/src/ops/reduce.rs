@@ -95,14 +95,7 @@ impl<'t> Var<'t> {
                         Op::SumAxis { .. } => (0..len).map(at).sum(),
                         Op::MeanAxis { .. } => (0..len).map(at).sum::<f32>() / len as f32,
                         Op::MaxAxis { .. } => (0..len).map(at).fold(f32::NEG_INFINITY, f32::max),
-                        Op::LogSumExpAxis { .. } => {
-                            let m = (0..len).map(at).fold(f32::NEG_INFINITY, f32::max);
-                            if m.is_infinite() {
-                                m
-                            } else {
-                                m + (0..len).map(|j| (at(j) - m).exp()).sum::<f32>().ln()
-                            }
-                        }
+                        Op::LogSumExpAxis { .. } => logsumexp((0..len).map(at)),
                         _ => unreachable!(),
                     };
                 }
@@ -117,6 +110,16 @@ impl<'t> Var<'t> {
             },
         )
     }
+}
+
+/// `m + ln Σ e^(x - m)` with `m` the largest value: no exponential overflows (`-inf` for no
+/// values, `±inf` when `m` is infinite).
+pub(crate) fn logsumexp(values: impl Iterator<Item = f32> + Clone) -> f32 {
+    let m = values.clone().fold(f32::NEG_INFINITY, f32::max);
+    if m.is_infinite() {
+        return m;
+    }
+    m + values.map(|x| (x - m).exp()).sum::<f32>().ln()
 }
 
 pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradients) {

@@ -1,20 +1,12 @@
 //! Softmax cross-entropy from logits, fused into one numerically stable node.
 
 use super::Op;
+use super::reduce::logsumexp;
 use crate::error::Error;
 use crate::grads::Gradients;
 use crate::tape::Node;
 use crate::{Tensor, Var};
 use std::panic::Location;
-
-/// `m + ln Σ e^(x - m)` with `m` the row's maximum (never overflows; `-inf` for an empty row).
-fn logsumexp(row: &[f32]) -> f32 {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !m.is_finite() {
-        return m;
-    }
-    m + row.iter().map(|&x| (x - m).exp()).sum::<f32>().ln()
-}
 
 impl<'t> Var<'t> {
     /// Cross-entropy between `softmax(self)` over the last axis and `targets` (same shape, each
@@ -42,7 +34,7 @@ impl<'t> Var<'t> {
         {
             let (x, t) = (self.tape.value(self.id), self.tape.value(targets.id));
             for ((y, x), t) in y.iter_mut().zip(x.data.chunks(c)).zip(t.data.chunks(c)) {
-                let lse = logsumexp(x);
+                let lse = logsumexp(x.iter().copied());
                 *y = x
                     .iter()
                     .zip(t)
@@ -69,7 +61,7 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
         let (dx, fresh) = grads.acc_fresh(ix, x.shape);
         let rows = dx.chunks_mut(c).zip(x.data.chunks(c)).zip(t.data.chunks(c));
         for (((dx, x), t), &g) in rows.zip(g) {
-            let lse = logsumexp(x);
+            let lse = logsumexp(x.iter().copied());
             let mass: f32 = t.iter().sum();
             for ((d, &x), &t) in dx.iter_mut().zip(x).zip(t) {
                 let v = g * ((x - lse).exp() * mass - t);
@@ -84,7 +76,7 @@ pub(super) fn backward(node: &Node, nodes: &[Node], g: &[f32], grads: &mut Gradi
     if nodes[it].requires_grad {
         let dt = grads.acc(it, t.shape);
         for ((dt, x), &g) in dt.chunks_mut(c).zip(x.data.chunks(c)).zip(g) {
-            let lse = logsumexp(x);
+            let lse = logsumexp(x.iter().copied());
             for (d, &x) in dt.iter_mut().zip(x) {
                 *d += g * (lse - x);
             }

@@ -438,3 +438,48 @@ unsafe fn pack_a_rowmajor6(kc: usize, src: *const f32, rs: usize, o: *mut f32) {
 unsafe fn pack_a_rowmajor6(_kc: usize, _src: *const f32, _rs: usize, _o: *mut f32) {
     unreachable!("AVX2 packing called on a non-x86_64 target")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::pack::{pack_a, pack_b};
+
+    /// Distinct values, so a misplaced element cannot go unnoticed.
+    fn values(n: usize) -> Vec<f32> {
+        (0..n).map(|i| i as f32 * 0.5 - 7.0).collect()
+    }
+
+    /// The AVX2 packers against the plain ones, bit for bit, for row-major, column-major and
+    /// padded operands of full and partial panels.
+    #[test]
+    fn avx2_packers_fill_the_plain_layouts() {
+        if !super::super::avx2_available() {
+            return;
+        }
+        for (rows, cols) in [(1, 1), (6, 8), (7, 9), (13, 17), (32, 33), (48, 16)] {
+            let pad = 3;
+            let src = values((rows + pad) * (cols + pad));
+            // (row stride, column stride): row-major, column-major, both padded.
+            for (rs, cs) in [(cols, 1), (1, rows), (cols + pad, 1), (1, rows + pad)] {
+                let view = MatRef::new(&src, rs, cs);
+                let len_a = rows.div_ceil(6) * 6 * cols;
+                let (mut fast, mut plain) = (vec![f32::NAN; len_a], vec![f32::NAN; len_a]);
+                // SAFETY: `src` holds every element of the `rows x cols` view; AVX2 checked.
+                unsafe {
+                    pack_a6(rows, cols, view, &mut fast);
+                    pack_a::<6>(rows, cols, view, &mut plain);
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&plain), "A {rows}x{cols} ({rs}, {cs})");
+                let len_b = cols.div_ceil(16) * 16 * rows;
+                let (mut fast, mut plain) = (vec![f32::NAN; len_b], vec![f32::NAN; len_b]);
+                // SAFETY: as above, the view read as a `rows x cols` B.
+                unsafe {
+                    pack_b16(rows, cols, view, &mut fast);
+                    pack_b::<16>(rows, cols, view, &mut plain);
+                }
+                assert_eq!(bits(&fast), bits(&plain), "B {rows}x{cols} ({rs}, {cs})");
+            }
+        }
+    }
+}
