@@ -103,19 +103,53 @@ pub fn fill_batch<R: Rng + ?Sized>(
                     *d = f32::from(p) / 255.0;
                 }
             }
-            Binarize::Dynamic => {
-                for (d, &p) in dst.iter_mut().zip(src) {
-                    *d = match p {
-                        0 => 0.0,
-                        255 => 1.0,
-                        _ if rng.random_range(0..255u32) < u32::from(p) => 1.0,
-                        _ => 0.0,
-                    };
-                }
-            }
+            Binarize::Dynamic => binarize_dynamic(src, dst, rng),
         }
     }
     Ok(())
+}
+
+/// `dst[i] = 1` with probability `src[i] / 255`, else 0: black and white pixels are copied,
+/// and each grey pixel, in order, is 1 when a uniform draw from `0..255` ([`below_255`]) falls
+/// below it.
+///
+/// Most of an MNIST image is black: the pixels are taken 16 at a time, and a group with no
+/// grey pixel (checked without a branch per pixel) costs no draw and no branch. A loop with a
+/// `match` on every pixel took 17 us a batch of 20 images more than the plain conversion.
+fn binarize_dynamic<R: Rng + ?Sized>(src: &[u8], dst: &mut [f32], rng: &mut R) {
+    const GROUP: usize = 16;
+    let is_grey = |p: u8| p.wrapping_sub(1) < 254;
+    for (src, dst) in src.chunks(GROUP).zip(dst.chunks_mut(GROUP)) {
+        let greys = src.iter().fold(0u8, |n, &p| n + u8::from(is_grey(p)));
+        if greys == 0 {
+            for (d, &p) in dst.iter_mut().zip(src) {
+                *d = f32::from(u8::from(p == 255));
+            }
+            continue;
+        }
+        for (d, &p) in dst.iter_mut().zip(src) {
+            *d = if is_grey(p) {
+                f32::from(u8::from(below_255(rng) < u32::from(p)))
+            } else {
+                f32::from(u8::from(p == 255))
+            };
+        }
+    }
+}
+
+/// A uniform draw from `0..255`, exactly: Lemire's multiply-and-reject on one 32-bit draw
+/// `r`. `255 r = 2³² q + l`; every `q` in `0..255` has 16,843,009 draws with `l >= 1` (since
+/// `2³² = 255 · 16,843,009 + 1`), so `q` is kept unless `l = 0`, and drawn again then (once in
+/// 17 million). `rand`'s `random_range(0..255)` computes its rejection zone with a division on
+/// every call: binarizing a batch of 20 images with it took 26 us of a 650 us `iwae-paper` step.
+#[inline]
+fn below_255<R: Rng + ?Sized>(rng: &mut R) -> u32 {
+    loop {
+        let m = u64::from(rng.next_u32()) * 255;
+        if m as u32 != 0 {
+            return (m >> 32) as u32;
+        }
+    }
 }
 
 /// One batch from a [`Batcher`].

@@ -19,6 +19,8 @@
 //!   the same scalar formulas the reference build runs (`optim/*.rs`, `ops/loss.rs`);
 //! * `team.rs`, `pieces.rs` — hot workers that keep a training step on both cores, and how
 //!   work is split over them;
+//! * `tanh.rs` — `tanh` in branch-free f32 arithmetic, vectorised (libm's scalar `tanhf` in the
+//!   reference build), within a stated bound of the exact value;
 //! * `flush.rs` — flushing subnormal floats to zero (FTZ/DAZ).
 //!
 //! `AUTOGRAD_KERNEL` ([`crate::kernels::default_kernel`]) reaches every product: any kernel
@@ -36,12 +38,14 @@ mod route;
 mod shallow;
 mod small;
 mod sparse;
+mod tanh;
 mod team;
 
 pub(crate) use deferred::{Deferred, WeightProduct, update};
 pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread};
 pub(crate) use fused::{gemm_update, gemm_update_streams};
 pub use route::{Route, route};
+pub(crate) use tanh::tanh_into;
 pub use team::with_hot_workers;
 
 use super::layout::{MatMut, MatRef};

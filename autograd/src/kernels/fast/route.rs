@@ -28,10 +28,12 @@ pub enum Route {
 /// | rule | route | why |
 /// |---|---|---|
 /// | no AVX2+FMA | `PortableBlocked` | the only kernel there is |
-/// | `x·Wᵀ` into a narrow layer: `A` row-major, `B` column-major, `m <= 32`, `n <= 16`, `k >= 32` | `Dot` | reads both in place: 67 against 10 GFLOP/s at 32x512x2 (`DOT_MIN_K`) |
-/// | the same into a wide layer (`n >= 64`) | `SmallTransposed` | `W` read in place: 89-93 against 62-76 GFLOP/s at 32x784x512 (`TRANSPOSE_MIN_N`) |
+/// | `x·Wᵀ` into a narrow layer: `A` row-major, `B` column-major, `m <= 32`, `n <= 64`, `k >= 32` | `Dot` | reads both in place: 67 against 10 GFLOP/s at 32x512x2 (`DOT_MIN_K`); 5.4 against 8.8 us at 20x200x50 (`DOT_MAX_N`) |
+/// | the same into a very wide layer (`n >= 512`) from a shallow one (`k <= 256`) | `Avx2Blocked` | `W` is small to repack: 49.5 against 66.8 us at 20x200x784 (`WIDE_N`) |
+/// | the same into a wide layer (`n >= 64`, `k >= 64`) | `SmallTransposed` | `W` read in place: 89-93 against 62-76 GFLOP/s at 32x784x512 (`TRANSPOSE_MIN_N`) |
 /// | tall, thin, `A` column-major: `n <= 8`, `m >= 64`, tiny | `SmallTransposed` | full 16-wide tiles: 1.5-1.7 against 5.3-5.8 us at 512x32x2 (`THIN_N`) |
 /// | `B` not row-contiguous, not tiny | `Avx2Blocked` | the blocked kernel packs `B` panel by panel: 336 against 551 us at 32x512x784 (`auto_choice_for_layout`) |
+/// | `B` row-major, `m <= 32`, `128 <= k <= 512`, `n >= 128` | `Avx2Blocked` | 20 against 26 us at 20x200x200 (`SQUARE_MIN`) |
 /// | one 16-wide panel of `B`, or tiny, or short/narrow and not deep | `Small` | packing costs more than it saves (`use_small`) |
 /// | anything else | `Avx2Blocked` | the textbook algorithm, at ~90% of the FMA peak |
 pub fn route(
@@ -45,10 +47,13 @@ pub fn route(
         return Route::PortableBlocked;
     }
     let x_wt = csa == 1 && rsb == 1 && csb != 1 && m <= SMALL_MAX_M && k >= DOT_MIN_K;
-    if x_wt && (rsa != 1 || m == 1) && n <= TINY_N {
+    if x_wt && (rsa != 1 || m == 1) && n <= DOT_MAX_N {
         return Route::Dot;
     }
-    if x_wt && rsa != 1 && n >= TRANSPOSE_MIN_N {
+    if x_wt && rsa != 1 && n >= WIDE_N && k <= SHORT_W_K {
+        return Route::Avx2Blocked;
+    }
+    if x_wt && rsa != 1 && n >= TRANSPOSE_MIN_N && k >= TRANSPOSE_MIN_K {
         return Route::SmallTransposed;
     }
     if rsa == 1
@@ -80,12 +85,26 @@ pub(crate) fn auto_choice_for_layout(
     if !b_rows_contiguous && !tiny {
         return Route::Avx2Blocked;
     }
+    if b_rows_contiguous
+        && m <= SMALL_MAX_M
+        && k >= SQUARE_MIN
+        && n >= SQUARE_MIN
+        && k <= SMALL_MAX_K
+    {
+        return Route::Avx2Blocked;
+    }
     if use_small(m, k, n) {
         Route::Small
     } else {
         Route::Avx2Blocked
     }
 }
+
+/// A short product with a row-major `B` at least this deep and wide takes the blocked
+/// kernel, even within [`SMALL_MAX_K`]: `G · W` into a 200-wide layer at batch 20 (20x200x200)
+/// took 20 against 26 us on the no-pack path (2 threads, timed inside an `iwae-paper`
+/// training epoch).
+const SQUARE_MIN: usize = 128;
 
 /// At most this wide, a tall product with a column-major `A` (a weight
 /// gradient `Gᵀ·z` into a 2-wide layer, 512x32x2) runs transposed: its
@@ -102,6 +121,25 @@ const THIN_TRANSPOSE_MIN_M: usize = 64;
 /// the whole `W` (1.6 MB) on every call and wastes a third of its last
 /// 6-row tile on 32 rows (1 thread, Zen3).
 const TRANSPOSE_MIN_N: usize = 64;
+
+/// ... and from this depth: shallower, the plain no-pack path is faster (20x50x200, the
+/// `iwae-paper` decoder's first layer: 4.9-6.1 against 7.4-7.5 us, 2 threads, timed inside a
+/// training epoch).
+const TRANSPOSE_MIN_K: usize = 64;
+
+/// At most this wide, a short `x · Wᵀ` runs as dot products (`Route::Dot`): 20x200x50 (the
+/// `iwae-paper` encoder's mean and log-variance layers) took 5.4 us, against 8.8 transposed
+/// and 10.1 on the no-pack path (2 threads, timed inside a training epoch).
+const DOT_MAX_N: usize = 64;
+
+/// From this width, a short `x · Wᵀ` from a shallow input (`k <= SHORT_W_K`) takes the
+/// blocked kernel, whose repacking of `W` is cheap when `W` is small: the `iwae-paper`
+/// decoder's output layer, 20x200x784, took 49.5 against 66.8 us transposed (2 threads,
+/// timed inside a training epoch). The seed's 32x512x784 stays transposed (see
+/// [`TRANSPOSE_MIN_N`]).
+const WIDE_N: usize = 512;
+/// See [`WIDE_N`].
+const SHORT_W_K: usize = 256;
 
 /// Shallower than this, the dot-product kernel's 8-wide `k` loop is mostly
 /// its scalar tail.
