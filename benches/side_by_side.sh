@@ -5,21 +5,24 @@
 #
 # Usage: bash benches/side_by_side.sh            # 6 rounds of the seed recipe, 2 epochs each
 #        ROUNDS=3 EPOCHS=10 bash benches/side_by_side.sh   # whole 10-epoch runs, as the recipe trains
-# Env:   ROUNDS (default 6)  EPOCHS (default 2)  ARCH=seed|pytex (default seed)
-#        PEERS="torch keras" (default)  PEERS_DIR (default ../shared/peers)
+#        ARCH=iwae bash benches/side_by_side.sh    # the iwae-paper preset against PyTorch
+# Env:   ROUNDS (default 6)  EPOCHS (default 2)  ARCH=seed|pytex|iwae (default seed)
+#        PEERS="torch keras" (default; "torch" for iwae, which Keras has no script for)
+#        PEERS_DIR (default ../shared/peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-6}"
 EPOCHS="${EPOCHS:-2}"
 ARCH="${ARCH:-seed}"
-PEERS="${PEERS:-torch keras}"
 PEERS_DIR="${PEERS_DIR:-../shared/peers}"
 PY="${VENV:-$HOME/.venv-peers}/bin/python"
 case "$ARCH" in
-  seed) PRESET=() ;;
-  pytex) PRESET=(--preset pytorch-example) ;;
-  *) echo "ARCH must be seed or pytex, not $ARCH" >&2; exit 2 ;;
+  seed) PRESET=(); DEFAULT_PEERS="torch keras" ;;
+  pytex) PRESET=(--preset pytorch-example); DEFAULT_PEERS="torch keras" ;;
+  iwae) PRESET=(--preset iwae-paper); DEFAULT_PEERS="torch" ;;
+  *) echo "ARCH must be seed, pytex or iwae, not $ARCH" >&2; exit 2 ;;
 esac
+PEERS="${PEERS:-$DEFAULT_PEERS}"
 cargo build --release --quiet --example train_vae
 LOG="$(mktemp)"; OUT="$(mktemp -d)"; trap 'rm -rf "$LOG" "$OUT"' EXIT
 for round in $(seq 1 "$ROUNDS"); do

@@ -108,7 +108,8 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
         })
 }
 
-/// Runs of consecutive finite values, as `(epoch, value)` with epochs from 1.
+/// Runs of finite values, as `(epoch, value)` with epochs from 1: an infinity ends a run, a NaN
+/// (an epoch not measured) is left out of it.
 fn finite_runs(values: &[f64]) -> Vec<Vec<(f64, f64)>> {
     let mut runs = vec![Vec::new()];
     for (i, &v) in values.iter().enumerate() {
@@ -116,7 +117,7 @@ fn finite_runs(values: &[f64]) -> Vec<Vec<(f64, f64)>> {
             if let Some(r) = runs.last_mut() {
                 r.push((i as f64 + 1.0, v));
             }
-        } else if runs.last().is_some_and(|r| !r.is_empty()) {
+        } else if v.is_infinite() && runs.last().is_some_and(|r| !r.is_empty()) {
             runs.push(Vec::new());
         }
     }
@@ -126,8 +127,8 @@ fn finite_runs(values: &[f64]) -> Vec<Vec<(f64, f64)>> {
 
 /// Plots training and test loss per epoch (x = epoch, from 1) with a
 /// legend, as a PNG of [`LOSS_SIZE`]. One epoch shows as a single marker;
-/// NaN and infinite values are skipped (the line breaks there). The two
-/// series may differ in length.
+/// NaN marks an epoch not measured (the line joins the epochs around it), an
+/// infinite value breaks the line. The two series may differ in length.
 ///
 /// # Errors
 /// If both series are empty, or drawing or writing fails.
@@ -296,6 +297,15 @@ pub fn latent_scatter(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn runs_join_across_nan_and_break_at_infinity() {
+        let v = [1.0, f64::NAN, 3.0, f64::INFINITY, 5.0, f64::NAN];
+        assert_eq!(
+            super::finite_runs(&v),
+            vec![vec![(1.0, 1.0), (3.0, 3.0)], vec![(5.0, 5.0)]]
+        );
+    }
+
     use super::*;
     use std::collections::HashSet;
     use std::path::PathBuf;

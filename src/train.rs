@@ -65,6 +65,23 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
+    /// Whether `epoch` (1-based) is the last of a stage of the schedule: every epoch for
+    /// [`LrSchedule::Constant`]; epochs 1, 4, 13, 40, 121, 364, 1093 and 3280 (the sums of
+    /// `3^i`) for [`LrSchedule::Iwae`], and every 3^7 = 2187 epochs after the last stage's start.
+    pub fn stage_ends(self, epoch: usize) -> bool {
+        match self {
+            LrSchedule::Constant => true,
+            LrSchedule::Iwae => {
+                let (mut i, mut end) = (0u32, 1usize);
+                while epoch > end && i < 7 {
+                    i += 1;
+                    end += 3usize.pow(i);
+                }
+                epoch == end || (epoch > end && (epoch - end) % 3usize.pow(7) == 0)
+            }
+        }
+    }
+
     /// The rate for `epoch` (0-based) given the base rate.
     pub fn lr(self, base: f32, epoch: usize) -> f32 {
         match self {
@@ -380,5 +397,26 @@ impl Trainer {
             tape.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LrSchedule;
+
+    #[test]
+    fn iwae_stages_end_where_the_learning_rate_changes() {
+        let ends: Vec<usize> = (1..=3280)
+            .filter(|&e| LrSchedule::Iwae.stage_ends(e))
+            .collect();
+        assert_eq!(ends, [1, 4, 13, 40, 121, 364, 1093, 3280]);
+        // The last epoch of each stage has the stage's rate; the next epoch, the next rate.
+        for &e in &ends[..7] {
+            let (last, next) = (LrSchedule::Iwae.lr(1.0, e - 1), LrSchedule::Iwae.lr(1.0, e));
+            assert!(next < last, "epoch {e}: {last} then {next}");
+        }
+        assert!(LrSchedule::Iwae.stage_ends(3280 + 2187));
+        assert!(!LrSchedule::Iwae.stage_ends(3281));
+        assert!((1..50).all(|e| LrSchedule::Constant.stage_ends(e)));
     }
 }

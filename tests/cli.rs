@@ -76,6 +76,14 @@ fn bad_flags_are_refused_with_a_clear_message() {
         (&["--threads", "0"], "--threads must be at least 1"),
         (&["--beta", "-1"], "--beta must be a finite number >= 0"),
         (&["--epochs", "many"], "invalid value 'many' for '--epochs"),
+        (
+            &["--eval-every", "0"],
+            "--eval-every must be a number of epochs",
+        ),
+        (
+            &["--eval-every", "often"],
+            "--eval-every must be a number of epochs",
+        ),
         (&["--no-such-flag"], "unexpected argument '--no-such-flag'"),
         (
             &["--data", "/no/such/folder"],
@@ -182,6 +190,37 @@ fn a_short_run_leaves_every_file_and_resumes_bitwise() {
             .collect()
     };
     assert_eq!(losses(&csv), losses(&csv_b));
+}
+
+#[test]
+fn eval_every_leaves_the_other_epochs_unevaluated_and_evaluates_the_last() {
+    let data = small_mnist(200, 50);
+    let out = tmp("eval_every");
+    let args = [
+        "--data",
+        data.to_str().unwrap(),
+        "--hidden",
+        "32",
+        "--epochs",
+        "5",
+        "--eval-every",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    run(&args).expect("run");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let evaluated: Vec<bool> = csv
+        .lines()
+        .skip(1)
+        .map(|l| !l.split(',').nth(4).unwrap().is_empty())
+        .collect();
+    assert_eq!(evaluated, [false, true, false, true, true], "{csv}");
+    // The checkpoint keeps the same history, and a resumed run reads it back.
+    let ck = vae::checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    let history = ck.extra["history"].as_array().unwrap();
+    assert!(history[0][4].is_null() && history[1][4].is_f64());
 }
 
 #[test]

@@ -495,7 +495,7 @@ fn train_digit(
         history.push(EpochRecord {
             epoch: epoch + 1,
             train: tr,
-            test: te,
+            test: Some(te),
             seconds,
             images_per_s: train.len() as f64 / seconds.max(1e-9),
         });
@@ -512,7 +512,10 @@ fn train_digit(
         write_metrics(&dir.join("metrics.csv"), &history)
             .map_err(|e| format!("cannot write metrics.csv: {e}"))?;
     }
-    let last = history.last().map(|h| h.test.loss).unwrap_or(f64::NAN);
+    let last = history
+        .last()
+        .and_then(|h| h.test)
+        .map_or(f64::NAN, |t| t.loss);
     let what = if first == 0 {
         "trained"
     } else {
