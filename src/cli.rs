@@ -6,7 +6,7 @@ use crate::data::{Binarize, ImageSet, load_dir};
 use crate::eval::{EVAL_BATCH, evaluate, iw_scores, latent_stats};
 use crate::model::{Activation, Vae, VaeConfig, parse_init};
 use crate::run::{EpochRecord, write_metrics};
-use crate::train::{LrSchedule, OptimizerKind, TrainConfig, Trainer};
+use crate::train::{LrSchedule, Objective, OptimizerKind, TrainConfig, Trainer};
 use crate::{checkpoint, report};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -61,6 +61,13 @@ pub struct Args {
     /// Seed for weights, data order, noise and binarization.
     #[arg(long)]
     seed: Option<u64>,
+    /// What training minimises: elbo (the negative ELBO, analytic KL, one sample) or iwae
+    /// (Burda et al.'s k-sample importance-weighted bound; see --k).
+    #[arg(long)]
+    objective: Option<String>,
+    /// With --objective iwae: posterior samples per image (default 1).
+    #[arg(long)]
+    k: Option<usize>,
     /// Threads for the matrix multiplies (rayon's global pool); default: all cores.
     #[arg(long)]
     threads: Option<usize>,
@@ -228,6 +235,14 @@ fn configure(args: &Args, input_dim: usize) -> Result<(VaeConfig, TrainConfig), 
     if let Some(s) = args.seed {
         t.seed = s;
     }
+    match (&args.objective, args.k) {
+        (Some(o), k) => t.objective = Objective::parse(o, k)?,
+        // Resuming, a lone --k is compared with the checkpoint's (`refuse_changes`).
+        (None, Some(_)) if args.resume.is_none() => {
+            return Err("--k needs --objective iwae".into());
+        }
+        (None, _) => {}
+    }
     m.validate()?;
     t.validate()?;
     Ok((m, t))
@@ -235,13 +250,14 @@ fn configure(args: &Args, input_dim: usize) -> Result<(VaeConfig, TrainConfig), 
 
 /// Flag checks that need no data: refused before any work starts.
 fn check_flags(args: &Args) -> Result<(), String> {
-    let limits: [(&str, Option<usize>, usize); 6] = [
+    let limits: [(&str, Option<usize>, usize); 7] = [
         ("--epochs", args.epochs, 1_000_000),
         ("--batch-size", args.batch_size, 1 << 16),
         ("--latent", args.latent, 4096),
         ("--threads", args.threads, 1024),
         ("--limit", args.limit, usize::MAX),
         ("--iw-samples", args.iw_samples, 100_000),
+        ("--k", args.k, crate::train::MAX_K),
     ];
     if args.patience.is_some() && args.validation.is_none() {
         return Err("--patience needs --validation N (the images it watches)".into());
@@ -571,6 +587,14 @@ fn resume(
         warmup_epochs: get_num("warmup_epochs").unwrap_or(0.0) as usize,
         binarize: parse_binarize(get_str("binarize"))?,
         seed: ck.seed,
+        // Checkpoints from before the iwae objective trained the ELBO.
+        objective: match get_str("objective") {
+            "" => Objective::Elbo,
+            o => Objective::parse(
+                o,
+                (o == "iwae").then(|| get_num("k").unwrap_or(1.0) as usize),
+            )?,
+        },
     };
     if let Some(e) = args.epochs {
         tcfg.epochs = e;
@@ -676,6 +700,16 @@ fn refuse_changes(
         Binarize::Dynamic => "dynamic",
     };
     check("--binarize", args.binarize.clone(), bin.into());
+    check(
+        "--objective",
+        args.objective.clone(),
+        t.objective.name().into(),
+    );
+    check(
+        "--k",
+        args.k.map(|k| k.to_string()),
+        t.objective.samples().to_string(),
+    );
     if wrong.is_empty() {
         Ok(())
     } else {

@@ -1,7 +1,7 @@
 //! # vae
 //!
 //! A variational autoencoder on MNIST, built on the from-scratch [`autograd`] engine: the model
-//! and its loss ([`model`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
+//! and its loss ([`model`]), the importance-weighted bound ([`iwae`]), data ([`data`]), training ([`train`]), evaluation ([`eval`]),
 //! checkpoints ([`checkpoint`]), metrics ([`metrics`]), pictures ([`images`], [`plots`]), the
 //! latent explorer page ([`explorer`]) and anomaly detection ([`anomaly`]); judging and
 //! choosing models: embedding and sample scores ([`evaluate`]), the MNIST classifier behind the
@@ -21,6 +21,7 @@ pub mod evaluate;
 pub mod explorer;
 /// Image grids as PNG files (digits, samples, reconstructions, captioned grids).
 pub mod images;
+pub mod iwae;
 /// Metrics over scores (ROC AUC and curve, average precision), for anomaly detection.
 pub mod metrics;
 pub mod model;

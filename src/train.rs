@@ -3,6 +3,7 @@
 //! step, so a steady-state step does not allocate.
 
 use crate::data::{Binarize, ImageSet, epoch_rng, fill_batch, shuffle_into};
+use crate::iwae::iwae_loss;
 use crate::model::{Vae, loss};
 use autograd::{Adam, Gradients, Optimizer, RmsProp, Sgd, Tape};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -98,6 +99,52 @@ impl LrSchedule {
     }
 }
 
+/// What training minimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// The negative ELBO with the analytic KL and one posterior sample ([`crate::model::loss`]).
+    Elbo,
+    /// The negative `k`-sample importance-weighted bound ([`crate::iwae::iwae_loss`]).
+    Iwae {
+        /// Posterior samples per image.
+        k: usize,
+    },
+}
+
+impl Objective {
+    /// `elbo`, or `iwae` with its `k`.
+    pub fn parse(name: &str, k: Option<usize>) -> Result<Objective, String> {
+        match (name, k) {
+            ("elbo", None) => Ok(Objective::Elbo),
+            ("elbo", Some(_)) => Err("--k needs --objective iwae".into()),
+            ("iwae", k) => Ok(Objective::Iwae { k: k.unwrap_or(1) }),
+            _ => Err(format!(
+                "unknown --objective {name:?} (expected elbo or iwae)"
+            )),
+        }
+    }
+
+    /// `elbo` or `iwae`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Elbo => "elbo",
+            Objective::Iwae { .. } => "iwae",
+        }
+    }
+
+    /// Posterior samples per image: `k`, or 1 for the ELBO.
+    pub fn samples(self) -> usize {
+        match self {
+            Objective::Elbo => 1,
+            Objective::Iwae { k } => k,
+        }
+    }
+}
+
+/// The most posterior samples per image `--objective iwae` trains with (each step decodes
+/// `k` times the batch).
+pub const MAX_K: usize = 5000;
+
 /// Everything about how to train (the model's own shape is in [`crate::model::VaeConfig`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -119,6 +166,8 @@ pub struct TrainConfig {
     pub binarize: Binarize,
     /// Seeds the data order, the noise and the binarization.
     pub seed: u64,
+    /// What is minimised.
+    pub objective: Objective,
 }
 
 impl TrainConfig {
@@ -134,6 +183,7 @@ impl TrainConfig {
             warmup_epochs: 0,
             binarize: Binarize::None,
             seed: 0,
+            objective: Objective::Elbo,
         }
     }
 
@@ -154,6 +204,17 @@ impl TrainConfig {
                 self.beta
             ));
         }
+        if let Objective::Iwae { k } = self.objective {
+            if !(1..=MAX_K).contains(&k) {
+                return Err(format!("--k must be 1 to {MAX_K}, got {k}"));
+            }
+            if self.beta != 1.0 || self.warmup_epochs != 0 {
+                return Err(
+                    "--beta and --warmup-epochs weight the ELBO's KL term: not with --objective iwae"
+                        .into(),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -169,6 +230,8 @@ impl TrainConfig {
             "warmup_epochs": self.warmup_epochs,
             "binarize": match self.binarize { Binarize::None => "none", Binarize::Dynamic => "dynamic" },
             "seed": self.seed,
+            "objective": self.objective.name(),
+            "k": self.objective.samples(),
         })
     }
 
@@ -245,6 +308,8 @@ pub struct Trainer {
     grads: Gradients,
     order: Vec<usize>,
     pixels: Vec<f32>,
+    /// The batch repeated `k` times: the decoder's targets under the iwae objective.
+    tiled: Vec<f32>,
     eps: Vec<f32>,
 }
 
@@ -280,6 +345,7 @@ impl Trainer {
             grads,
             order: Vec::new(),
             pixels: Vec::new(),
+            tiled: Vec::new(),
             eps: Vec::new(),
         }
     }
@@ -349,9 +415,16 @@ impl Trainer {
         self.pixels.resize(b * d, 0.0);
         fill_batch(set, indices, &mut self.pixels, self.config.binarize, rng)
             .map_err(|e| e.to_string())?;
+        let k = self.config.objective.samples();
         self.eps.clear();
         self.eps
-            .extend((0..b * latent).map(|_| -> f32 { StandardNormal.sample(rng) }));
+            .extend((0..k * b * latent).map(|_| -> f32 { StandardNormal.sample(rng) }));
+        if let Objective::Iwae { k } = self.config.objective {
+            self.tiled.clear();
+            for _ in 0..k {
+                self.tiled.extend_from_slice(&self.pixels);
+            }
+        }
         let out = self.forward_backward(b, d, latent, beta, false);
         let finite = out.loss.is_finite() && self.grads.params_finite();
         if !finite {
@@ -382,9 +455,17 @@ impl Trainer {
         tape.clear();
         tape.set_anomaly_mode(anomaly);
         let x = tape.constant_from(&self.pixels, &[b, d]);
-        let eps = tape.constant_from(&self.eps, &[b, latent]);
-        let f = self.model.forward(tape, x, eps);
-        let l = loss(&f, x, beta);
+        let l = match self.config.objective {
+            Objective::Elbo => {
+                let eps = tape.constant_from(&self.eps, &[b, latent]);
+                loss(&self.model.forward(tape, x, eps), x, beta)
+            }
+            Objective::Iwae { k } => {
+                let targets = tape.constant_from(&self.tiled, &[k * b, d]);
+                let eps = tape.constant_from(&self.eps, &[k * b, latent]);
+                iwae_loss(&self.model, tape, x, targets, eps, k)
+            }
+        };
         let out = Losses {
             loss: l.total.item() as f64,
             recon: l.recon.item() as f64,

@@ -224,6 +224,39 @@ fn eval_every_leaves_the_other_epochs_unevaluated_and_evaluates_the_last() {
 }
 
 #[test]
+fn the_iwae_objective_is_kept_in_the_checkpoint_and_checked_on_resume() {
+    let data = small_mnist(100, 40);
+    let out = tmp("iwae_objective");
+    let (data, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "--data", data, "--hidden", "16", "--latent", "3", "--quiet", "--out", o,
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--epochs", "1", "--objective", "iwae", "--k", "3"]);
+    run(&args).expect("iwae run");
+    let ck_path = out.join("checkpoint.safetensors");
+    let ck = vae::checkpoint::load(&ck_path).unwrap();
+    assert_eq!(ck.extra["train"]["objective"], "iwae");
+    assert_eq!(ck.extra["train"]["k"], 3);
+    let resume = |extra: &[&str]| {
+        let mut a = common.to_vec();
+        a.extend(["--epochs", "2", "--resume", ck_path.to_str().unwrap()]);
+        a.extend(extra);
+        run(&a)
+    };
+    let err = resume(&["--k", "5"]).expect_err("a different k accepted");
+    assert!(err.contains("--k 5 (the checkpoint has 3)"), "{err}");
+    let err = resume(&["--objective", "elbo"]).expect_err("another objective accepted");
+    assert!(
+        err.contains("--objective elbo (the checkpoint has iwae)"),
+        "{err}"
+    );
+    resume(&[]).expect("resume with the saved objective");
+    let ck = vae::checkpoint::load(&ck_path).unwrap();
+    assert_eq!((ck.epoch, ck.extra["train"]["k"].as_u64()), (2, Some(3)));
+}
+
+#[test]
 fn divergence_stops_with_the_epoch_step_and_op() {
     let data = small_mnist(200, 50);
     let out = tmp("div");

@@ -9,7 +9,7 @@ use vae::checkpoint;
 use vae::data::{Binarize, ImageSet, Mnist, load_dir};
 use vae::eval::evaluate;
 use vae::model::{Activation, Vae, VaeConfig, loss};
-use vae::train::{LrSchedule, OptimizerKind, TrainConfig, Trainer};
+use vae::train::{LrSchedule, Objective, OptimizerKind, TrainConfig, Trainer};
 
 // ------------------------------------------------------------------ a tiny model, by hand
 
@@ -259,6 +259,7 @@ fn recipe(epochs: usize, optimizer: OptimizerKind, binarize: Binarize) -> TrainC
         warmup_epochs: 0,
         binarize,
         seed: 17,
+        objective: Objective::Elbo,
     }
 }
 
