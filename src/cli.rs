@@ -3,7 +3,7 @@
 //! `examples/train_vae.rs` is a thin wrapper around [`main`].
 
 use crate::data::{Binarize, ImageSet, load_dir};
-use crate::eval::{EVAL_BATCH, evaluate, iw_scores, latent_stats};
+use crate::eval::{EVAL_BATCH, evaluate, latent_stats};
 use crate::model::{Activation, Vae, VaeConfig, parse_init};
 use crate::run::{EpochRecord, write_metrics};
 use crate::train::{LrSchedule, Objective, OptimizerKind, TrainConfig, Trainer};
@@ -764,6 +764,49 @@ fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> Progr
     bar
 }
 
+/// The importance-weighted estimate of the test set's mean `-log p(x)` with `k` samples per
+/// image ([`crate::eval::iw_scores`]), with a progress bar on stderr unless `quiet`; prints the
+/// result with its wall time and returns `(nats, seconds)`.
+pub fn test_nll(
+    model: &Vae,
+    test: &ImageSet,
+    k: usize,
+    binarize: Binarize,
+    seed: u64,
+    quiet: bool,
+) -> (f64, f64) {
+    let start = std::time::Instant::now();
+    let total = test.len() * k;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {percent}%  ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("-log p(x), K = {k}"));
+    let mut last = 0;
+    let scores =
+        crate::eval::iw_scores_with_progress(model, test, k, binarize, seed, &mut |done| {
+            // Redraw at most every 0.1 % (the bar itself also limits its rate).
+            if done - last >= total / 1000 || done == total {
+                bar.set_position(done as u64);
+                last = done;
+            }
+        });
+    bar.finish_and_clear();
+    let nll = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "test -log p(x) ≈ {nll:.2} nats (importance-weighted, K = {k}, {} images, {seconds:.0} s)",
+        test.len()
+    );
+    (nll, seconds)
+}
+
 /// End of training: evaluation, pictures, summary.
 fn finish(
     args: &Args,
@@ -833,11 +876,10 @@ fn finish(
         summary["validation"] = validation;
     }
     if let Some(k) = args.iw_samples {
-        let scores = iw_scores(model, test, k, cfg.binarize, cfg.seed);
-        let nll = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
-        println!("test -log p(x) ≈ {nll:.2} nats (importance-weighted, K = {k})");
+        let (nll, seconds) = test_nll(model, test, k, cfg.binarize, cfg.seed, args.quiet);
         summary["iw_samples"] = k.into();
         summary["test_iw_nll"] = nll.into();
+        summary["test_iw_seconds"] = seconds.into();
     }
     checkpoint::write_atomic(
         &out.join("summary.json"),

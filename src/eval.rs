@@ -77,7 +77,25 @@ pub fn evaluate(model: &Vae, set: &ImageSet, binarize: Binarize, beta: f32, seed
 /// Per-image `-log p(x)` estimates from `k` importance samples:
 /// `log p(x) ≈ log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x)`, accumulated with a running
 /// log-sum-exp so it never overflows. With `k = 1` this is the one-sample negative ELBO.
+///
+/// Each image is binarized once (with `Binarize::Dynamic`, by a draw seeded from `seed`) and
+/// its `k` samples are all scored against that one draw. Memory does not grow with `k`: the
+/// images go through in batches of [`EVAL_BATCH`], and each batch's samples one at a time, on a
+/// fresh tape, folded into a running log-sum-exp per image.
 pub fn iw_scores(model: &Vae, set: &ImageSet, k: usize, binarize: Binarize, seed: u64) -> Vec<f64> {
+    iw_scores_with_progress(model, set, k, binarize, seed, &mut |_| {})
+}
+
+/// [`iw_scores`], calling `progress(done)` after each sample of each batch with the number of
+/// (image, sample) pairs scored so far, out of `set.len() * k`.
+pub fn iw_scores_with_progress(
+    model: &Vae,
+    set: &ImageSet,
+    k: usize,
+    binarize: Binarize,
+    seed: u64,
+    progress: &mut dyn FnMut(usize),
+) -> Vec<f64> {
     let mut rng = eval_rng(seed);
     let latent = model.config.latent;
     let k = k.max(1);
@@ -93,7 +111,8 @@ pub fn iw_scores(model: &Vae, set: &ImageSet, k: usize, binarize: Binarize, seed
             let (mu, logvar) = model.encode(tape, x);
             let (mu, logvar) = (mu.value(), logvar.value());
             let (mut m, mut s) = (vec![f64::NEG_INFINITY; b], vec![0.0f64; b]);
-            for _ in 0..k {
+            let done_before = chunk[0] * k;
+            for sample in 0..k {
                 // A fresh tape per sample: memory stays that of one forward pass for any k.
                 tape.clear();
                 let x = tape.constant_from(pixels, &[b, d]);
@@ -116,6 +135,7 @@ pub fn iw_scores(model: &Vae, set: &ImageSet, k: usize, binarize: Binarize, seed
                         s[j] += (lw - m[j]).exp();
                     }
                 }
+                progress(done_before + (sample + 1) * b);
             }
             for (j, &i) in chunk.iter().enumerate() {
                 scores[i] = -(m[j] + s[j].ln() - (k as f64).ln());

@@ -58,3 +58,33 @@ fn one_and_two_threads_train_bitwise_equal() {
 fn same_seed_same_model() {
     assert!(train_bits(2, 64, 2, 16) == train_bits(2, 64, 2, 16));
 }
+
+/// Every parameter's bits after one short epoch of the `iwae-paper` preset (784-200-200-50
+/// tanh, Adam, batch 20, dynamic binarization) with `objective`, on `threads` threads.
+fn iwae_preset_bits(threads: usize, objective: vae::train::Objective) -> Vec<u32> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    pool.install(|| {
+        let (model, mut train) = vae::cli::preset("iwae-paper", 784).expect("preset");
+        train.objective = objective;
+        let mut t = Trainer::new(Vae::new(model, 3), train);
+        t.train_epoch(&images(200), 0, &mut |_, _, _| {})
+            .expect("finite");
+        t.model
+            .params
+            .iter()
+            .flat_map(|(_, _, p)| p.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+            .collect()
+    })
+}
+
+#[test]
+fn the_iwae_preset_trains_bitwise_equal_on_one_and_two_threads() {
+    use vae::train::Objective;
+    for objective in [Objective::Elbo, Objective::Iwae { k: 3 }] {
+        let one = iwae_preset_bits(1, objective);
+        assert!(one == iwae_preset_bits(2, objective), "{objective:?}");
+    }
+}

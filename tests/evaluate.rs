@@ -169,3 +169,56 @@ fn bad_input_gets_a_one_line_error() {
         assert!(!err.contains('\n'), "{err:?} is more than one line");
     }
 }
+
+/// `evaluate --iw-samples K` from a checkpoint gives the figure `train_vae --iw-samples K`
+/// printed at the end of the run (the same binarization draw, the same samples), and only that
+/// figure with --no-embedding --no-generation.
+#[test]
+fn the_likelihood_estimate_from_a_checkpoint_is_the_training_runs() {
+    let dir = tmp("iw");
+    let out = dir.to_str().unwrap();
+    vae::cli::run_from([
+        "train_vae",
+        "--limit",
+        "500",
+        "--hidden",
+        "16",
+        "--latent",
+        "3",
+        "--binarize",
+        "dynamic",
+        "--epochs",
+        "2",
+        "--iw-samples",
+        "7",
+        "--quiet",
+        "--out",
+        out,
+    ])
+    .expect("training run");
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let trained = read(&dir.join("summary.json"));
+    let ck = dir.join("checkpoint.safetensors");
+    let summary = dir.join("from_checkpoint.json");
+    evaluate(&[
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--iw-samples",
+        "7",
+        "--no-embedding",
+        "--no-generation",
+        "--quiet",
+        "--summary",
+        summary.to_str().unwrap(),
+    ])
+    .expect("evaluate");
+    let got = read(&summary);
+    assert_eq!(got["iw_samples"], 7);
+    assert_eq!(got["test_iw_nll"], trained["test_iw_nll"]);
+    assert!(got["test_iw_nll"].as_f64().unwrap() > 50.0);
+    assert!(got.get("embedding").is_none() && got.get("generation").is_none());
+    let err = evaluate(&["--checkpoint", ck.to_str().unwrap(), "--iw-samples", "0"]).unwrap_err();
+    assert!(err.contains("--iw-samples must be at least 1"), "{err}");
+}

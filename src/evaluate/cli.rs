@@ -49,6 +49,17 @@ pub struct Args {
     /// Threads (rayon's global pool); default: all cores.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also estimate the test set's -log p(x) with K importance samples per image, each image
+    /// binarized as the checkpoint's run was (the same seeded draw `train_vae --iw-samples`
+    /// scores against).
+    #[arg(long)]
+    pub iw_samples: Option<usize>,
+    /// Skip the embedding scores (k-NN, trustworthiness).
+    #[arg(long)]
+    pub no_embedding: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// The command's entry point (one-line errors, exit code 1).
@@ -118,10 +129,14 @@ pub fn run(args: &Args) -> Result<(), String> {
         ("--test-limit", args.test_limit),
         ("--trust-points", Some(args.trust_points)),
         ("--samples", Some(args.samples)),
+        ("--iw-samples", args.iw_samples),
     ] {
         if v == Some(0) {
             return Err(format!("{flag} must be at least 1"));
         }
+    }
+    if args.iw_samples.is_some_and(|k| k > 100_000) {
+        return Err("--iw-samples is absurd (at most 100000)".into());
     }
     // As in training: the work runs on a worker of rayon's pool.
     rayon::scope(|_| evaluate(args))
@@ -173,15 +188,28 @@ fn evaluate(args: &Args) -> Result<(), String> {
             &data.test,
         )?)
     };
-    let start = Instant::now();
-    let report = embedding_report(&ck.model, &train, &test, args.trust_points)?;
-    println!(
-        "\nk-NN: test points voted by their nearest training points; trustworthiness on the first {} training images\n{}({:.1} s)",
-        report.trust_points,
-        report.table(),
-        start.elapsed().as_secs_f64()
-    );
-    summary["embedding"] = report.to_json();
+    if let Some(k) = args.iw_samples {
+        let binarize = match ck.extra["train"]["binarize"].as_str() {
+            Some("dynamic") => crate::data::Binarize::Dynamic,
+            _ => crate::data::Binarize::None,
+        };
+        let (nll, seconds) =
+            crate::cli::test_nll(&ck.model, &test, k, binarize, ck.seed, args.quiet);
+        summary["iw_samples"] = k.into();
+        summary["test_iw_nll"] = nll.into();
+        summary["test_iw_seconds"] = seconds.into();
+    }
+    if !args.no_embedding {
+        let start = Instant::now();
+        let report = embedding_report(&ck.model, &train, &test, args.trust_points)?;
+        println!(
+            "\nk-NN: test points voted by their nearest training points; trustworthiness on the first {} training images\n{}({:.1} s)",
+            report.trust_points,
+            report.table(),
+            start.elapsed().as_secs_f64()
+        );
+        summary["embedding"] = report.to_json();
+    }
     if let Some(clf) = &classifier {
         let start = Instant::now();
         let report = generation_report(&ck.model, clf, &train, &test, args.samples, args.seed);
