@@ -83,7 +83,8 @@ pub struct Args {
     /// Continue from a checkpoint (its model and settings; --epochs may extend the run).
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// At the end, estimate the test log-likelihood with K importance samples.
+    /// At the end, estimate the test log-likelihood with K importance samples (default: 5000
+    /// at the end of the whole iwae-paper schedule, as Burda et al. evaluate; none otherwise).
     #[arg(long)]
     iw_samples: Option<usize>,
     /// Hold out the last N training images as a validation set: its negative ELBO is measured
@@ -146,6 +147,11 @@ impl EvalEvery {
     }
 }
 
+/// The epochs of Burda et al.'s schedule (`3^0 + ... + 3^7`).
+const IWAE_EPOCHS: usize = 3280;
+/// Importance samples of Burda et al.'s test log-likelihood estimate.
+const IWAE_EVAL_K: usize = 5000;
+
 /// Between evaluations, the checkpoint is rewritten once this many seconds have passed since the
 /// last one: an interruption loses at most about a minute of training, and a 1.8 s epoch does
 /// not pay for a 5 MB write every time.
@@ -175,7 +181,7 @@ pub fn preset(name: &str, input_dim: usize) -> Result<(VaeConfig, TrainConfig), 
             train.batch_size = 20;
             train.binarize = Binarize::Dynamic;
             train.schedule = LrSchedule::Iwae;
-            train.epochs = 3280;
+            train.epochs = IWAE_EPOCHS;
         }
         _ => {
             return Err(format!(
@@ -438,6 +444,13 @@ fn train(args: &Args) -> Result<(), String> {
         rayon::current_num_threads()
     );
     let ckpt = args.out.join("checkpoint.safetensors");
+    if start_epoch < cfg.epochs && !args.quiet {
+        println!(
+            "checkpoints go to {0}; after an interruption, continue with --resume {0} --out {1}",
+            ckpt.display(),
+            args.out.display()
+        );
+    }
     let eval_every = EvalEvery::of(args.eval_every.as_deref(), cfg.schedule)?;
     let mut last_save = std::time::Instant::now();
     for epoch in start_epoch..cfg.epochs {
@@ -875,7 +888,8 @@ fn finish(
     if !validation.is_null() {
         summary["validation"] = validation;
     }
-    if let Some(k) = args.iw_samples {
+    let paper_end = cfg.schedule == LrSchedule::Iwae && cfg.epochs >= IWAE_EPOCHS;
+    if let Some(k) = args.iw_samples.or(paper_end.then_some(IWAE_EVAL_K)) {
         let (nll, seconds) = test_nll(model, test, k, cfg.binarize, cfg.seed, args.quiet);
         summary["iw_samples"] = k.into();
         summary["test_iw_nll"] = nll.into();
