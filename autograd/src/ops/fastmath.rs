@@ -10,11 +10,11 @@
 //! `ln m = 2 atanh(s)`, `s = (m - 1)/(m + 1)`, `|s| <= 0.172`, series to `s^9`; then Goldberg's
 //! correction `ln(u) · t / (u - 1)` restores the bits `1 + t` rounded away.
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_145_75;
-const LN2_LO: f32 = 1.428_606_8e-6;
+pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(crate) const LN2_HI: f32 = 0.693_145_75;
+pub(crate) const LN2_LO: f32 = 1.428_606_8e-6;
 /// Adding and subtracting 1.5 · 2^23 rounds to the nearest integer without a rounding instruction.
-const ROUND: f32 = 12_582_912.0;
+pub(crate) const ROUND: f32 = 12_582_912.0;
 /// Below this, `e^x` is under the smallest normal f32: return 0.
 const EXP_MIN: f32 = -87.33654;
 /// Above this, `e^x` overflows: clamp (callers here only pass `x <= 0`).

@@ -20,11 +20,9 @@
 use super::elementwise::Shared;
 use super::pieces::{self, MinLen};
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_145_75;
-const LN2_LO: f32 = 1.428_606_8e-6;
-/// Adding and subtracting 1.5 · 2^23 rounds to the nearest integer without a rounding instruction.
-const ROUND: f32 = 12_582_912.0;
+// The range reduction of `ops/fastmath.rs`'s `exp`: `ln 2` split in two, and the rounding
+// constant whose mantissa bits hold `n`.
+use crate::ops::fastmath::{LN2_HI, LN2_LO, LOG2E, ROUND};
 /// `tanh x` is within half an ulp of ±1 beyond this.
 const CLAMP: f32 = 9.0;
 
