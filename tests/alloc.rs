@@ -57,9 +57,12 @@ fn steady_state_steps_do_not_allocate() {
     assert_eq!(one, 0, "1 thread: {one} allocations in 20 steps");
     let two = allocations(2, 100, false);
     eprintln!("allocations in 100 steady-state steps: {two} (2 threads)");
-    // With two threads rayon's scheduler itself (its work-stealing queues) allocates now and
-    // then: 0 or 1 in 100 steps measured here, never more than a few. Our buffers: none.
-    assert!(two <= 4, "2 threads: {two} allocations in 100 steps");
+    // With two threads rayon's scheduler itself (its work-stealing queues and their epoch
+    // bookkeeping) allocates now and then, more often when the machine is loaded and threads
+    // steal more: 0 or 1 in 100 steps on a quiet machine, 7 once under a loaded CI run. A buffer
+    // of ours allocated per step would give at least one per step, so the bound is set well
+    // below that and well above the scheduler's noise.
+    assert!(two < 100 / 4, "2 threads: {two} allocations in 100 steps");
     // With hot workers (the training loop) no rayon job is queued at all: nothing allocates.
     let hot = allocations(2, 100, true);
     eprintln!("allocations in 100 steady-state steps: {hot} (2 threads, hot workers)");
