@@ -235,6 +235,7 @@ fn the_bench_refuses_bad_flags_in_one_line() {
         ),
         (&["--binarize", "static"], "unknown --binarize \"static\""),
         (&["--epochs", "0"], "--epochs must be at least 1"),
+        (&["--split", "val"], "unknown --split \"val\""),
     ];
     for (args, want) in cases {
         let e = bench(args).expect_err(&format!("{args:?} was accepted"));
@@ -311,6 +312,71 @@ fn the_bench_writes_its_tables_and_continues_an_interrupted_run() {
     assert_eq!(held_out(1).epoch, 2);
     let metrics = std::fs::read_to_string(out.join("digit-1/metrics.csv")).unwrap();
     assert_eq!(metrics.lines().count(), 3, "{metrics}");
+
+    // The training split, the anchor's protocol: the same models, every training image scored,
+    // its tables beside the test split's.
+    let mut a = common.to_vec();
+    a.extend(["--epochs", "2", "--split", "train"]);
+    bench(&a).expect("training split");
+    let scores = std::fs::read_to_string(out.join("digit-7/scores_train.csv")).unwrap();
+    assert_eq!(
+        scores.lines().count(),
+        1 + 300,
+        "one row per training image"
+    );
+    let header: Vec<&str> = scores.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|&h| h == "iw").expect("iw column");
+    let rows: Vec<(bool, f64)> = scores
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1] == "7", f[col].parse().unwrap())
+        })
+        .collect();
+    // AUROC by counting every (positive, negative) pair, ties as one half.
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for &(p, sp) in &rows {
+        for &(n, sn) in &rows {
+            if p && !n {
+                pairs += 1.0;
+                wins += if sp > sn {
+                    1.0
+                } else if sp == sn {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    let table = std::fs::read_to_string(out.join("anomaly_auroc_train.csv")).unwrap();
+    let col = table
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|h| h == "iw")
+        .unwrap();
+    let row7 = table.lines().find(|l| l.starts_with("7,")).unwrap();
+    let auroc: f64 = row7.split(',').nth(col).unwrap().parse().unwrap();
+    assert!(
+        (auroc - wins / pairs).abs() <= 5e-5,
+        "the CSV keeps 4 decimals: {auroc} vs {}",
+        wins / pairs
+    );
+    for f in [
+        "anomaly_table_train.md",
+        "roc_train.png",
+        "top_anomalies_train.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(out.join("anomaly_table_train.md")).unwrap();
+    assert!(md.contains("300 training images"), "{md}");
+    // The test split's table is still the test split's.
+    let md = std::fs::read_to_string(out.join("anomaly_table.md")).unwrap();
+    assert!(md.contains("120 test images"), "{md}");
 
     // Other settings in the same folder are refused.
     let mut a = common.to_vec();
