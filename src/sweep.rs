@@ -13,6 +13,9 @@
 //! `--samples`, `--trust-points` and `--test-limit`, which are the sweep's own. Each configuration trains in
 //! its own folder under `--out`; one that finished (its `row.json` exists) is skipped when the
 //! sweep runs again.
+//!
+//! `--reference METRIC=X:Y,...` (with `--reference-label`) puts published figures beside the
+//! sweep's: drawn on that metric's panel of `sweep.png` and compared row by row at the end.
 
 use crate::checkpoint;
 use crate::classifier::{DEFAULT_DIR, load_or_train};
@@ -40,6 +43,53 @@ pub struct Axis {
     pub values: Vec<String>,
 }
 
+/// Published figures to set beside one metric: a value per value of the first grid axis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    /// The metric (a name from [`METRICS`]).
+    pub metric: String,
+    /// What to call it in the plot and the printout.
+    pub label: String,
+    /// (value of the first axis, as typed; the reference figure).
+    pub points: Vec<(String, f64)>,
+}
+
+/// Parses `METRIC=X:Y,X:Y,...`.
+pub fn parse_reference(spec: &str) -> Result<Reference, String> {
+    let (metric, list) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("--reference {spec:?} is not METRIC=X:Y,X:Y,..."))?;
+    if !METRICS.iter().any(|(m, _)| *m == metric) {
+        let names: Vec<&str> = METRICS.iter().map(|(m, _)| *m).collect();
+        return Err(format!(
+            "--reference: unknown metric {metric:?} (expected one of {})",
+            names.join(", ")
+        ));
+    }
+    let mut points = Vec::new();
+    for item in list.split(',').filter(|t| !t.is_empty()) {
+        let parsed = item
+            .split_once(':')
+            .and_then(|(x, y)| Some((x.to_string(), y.parse::<f64>().ok()?)));
+        match parsed {
+            Some((x, y)) if y.is_finite() && !x.is_empty() => points.push((x, y)),
+            _ => {
+                return Err(format!(
+                    "--reference {metric}: {item:?} is not X:Y (an axis value and a finite number)"
+                ));
+            }
+        }
+    }
+    if points.is_empty() {
+        return Err(format!("--reference {metric}= has no points"));
+    }
+    Ok(Reference {
+        metric: metric.to_string(),
+        label: "reference".to_string(),
+        points,
+    })
+}
+
 /// The sweep's own settings and the flags passed on to `train_vae`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepArgs {
@@ -59,14 +109,19 @@ pub struct SweepArgs {
     pub trust_points: usize,
     /// Score on the first N test images only (quick runs).
     pub test_limit: Option<usize>,
+    /// Published figures for one metric, drawn and compared beside the sweep's.
+    pub reference: Option<Reference>,
     /// Flags passed to every `train_vae` run.
     pub pass: Vec<String>,
 }
 
 const USAGE: &str = "usage: sweep --grid KEY=V1,V2,... [--grid ...] [--out DIR] [--threads N] [--data DIR] \
-[--classifier DIR] [--samples N] [--trust-points N] [--test-limit N] [train_vae flags...]
+[--classifier DIR] [--samples N] [--trust-points N] [--test-limit N]
+  [--reference METRIC=X:Y,X:Y,... [--reference-label TEXT]] [train_vae flags...]
   KEY is a train_vae flag without dashes (latent, lr, beta, batch-size, hidden, epochs, binarize, ...);
-  a list value uses ':' inside the grid: --grid hidden=512:256,400";
+  a list value uses ':' inside the grid: --grid hidden=512:256,400;
+  --reference sets published figures beside one metric, X being values of the first axis:
+  --reference iw_nll=2:135.73,5:110.21 --reference-label 'Davidson et al. 2018'";
 
 /// The flags `train_vae` knows, without dashes.
 fn train_flags() -> Vec<String> {
@@ -114,8 +169,10 @@ pub fn parse_args(args: &[String]) -> Result<Option<SweepArgs>, String> {
         samples: 10_000,
         trust_points: 10_000,
         test_limit: None,
+        reference: None,
         pass: Vec::new(),
     };
+    let mut label = None;
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -136,6 +193,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<SweepArgs>, String> {
             "--samples",
             "--trust-points",
             "--test-limit",
+            "--reference",
+            "--reference-label",
         ];
         if !own.contains(&flag.as_str()) {
             s.pass.push(a.clone());
@@ -171,12 +230,28 @@ pub fn parse_args(args: &[String]) -> Result<Option<SweepArgs>, String> {
             "--classifier" => s.classifier = PathBuf::from(value),
             "--samples" => s.samples = count(&value)?,
             "--test-limit" => s.test_limit = Some(count(&value)?),
+            "--reference" => s.reference = Some(parse_reference(&value)?),
+            "--reference-label" => label = Some(value),
             _ => s.trust_points = count(&value)?,
         }
         i += 1;
     }
     if s.grid.is_empty() {
         return Err("the grid is empty: give at least one --grid KEY=V1,V2,...".into());
+    }
+    match (&mut s.reference, label) {
+        (Some(r), Some(l)) => r.label = l,
+        (None, Some(_)) => return Err("--reference-label needs --reference".into()),
+        _ => {}
+    }
+    if let Some(r) = &s.reference {
+        let first = &s.grid[0];
+        if let Some((x, _)) = r.points.iter().find(|(x, _)| !first.values.contains(x)) {
+            return Err(format!(
+                "--reference: {x} is not a value of the first grid axis ({})",
+                first.key
+            ));
+        }
     }
     for bad in ["--out", "--threads", "--resume", "--data"] {
         if s.pass
@@ -505,16 +580,43 @@ fn sweep(s: &SweepArgs, configs: &[Vec<(String, String)>]) -> Result<(), String>
     for (m, i, v) in best_rows(&rows) {
         println!("  {m:<17} {v:>10.3}  {}", describe(&rows[i].config));
     }
+    if let Some(r) = &s.reference {
+        println!("\n{} beside {}:", r.metric, r.label);
+        for line in reference_lines(&rows, r) {
+            println!("  {line}");
+        }
+    }
     println!("\nwrote {}/sweep.csv and sweep.png", s.out.display());
     Ok(())
+}
+
+/// One line per row that has a reference figure: ours, theirs, and ours minus theirs.
+pub fn reference_lines(rows: &[Row], r: &Reference) -> Vec<String> {
+    rows.iter()
+        .filter_map(|row| {
+            let (_, theirs) = r.points.iter().find(|(x, _)| *x == row.config[0].1)?;
+            let ours = row.get(&r.metric);
+            Some(format!(
+                "{}: ours {ours:.2}, {} {theirs:.2}, difference {:+.2}",
+                describe(&row.config),
+                r.label,
+                ours - theirs
+            ))
+        })
+        .collect()
 }
 
 fn write_outputs(s: &SweepArgs, rows: &[Row]) -> Result<(), String> {
     let path = s.out.join("sweep.csv");
     checkpoint::write_atomic(&path, csv(&s.grid, rows).as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    crate::sweep_plot::sweep_plot(&s.out.join("sweep.png"), &s.grid, rows)
-        .map_err(|e| e.to_string())
+    crate::sweep_plot::sweep_plot(
+        &s.out.join("sweep.png"),
+        &s.grid,
+        rows,
+        s.reference.as_ref(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -581,6 +683,70 @@ mod tests {
             (
                 &["--grid", "latent=2", "--resume", "x"],
                 "the sweep's own setting",
+            ),
+        ];
+        for (args, want) in cases {
+            let err = parse_args(&strings(args)).unwrap_err();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn reference_figures_parse_check_and_compare() {
+        let s = parse_args(&strings(&[
+            "--grid",
+            "latent=2,5",
+            "--reference",
+            "iw_nll=2:135.73,5:110.21",
+            "--reference-label",
+            "Davidson et al. 2018",
+        ]))
+        .unwrap()
+        .unwrap();
+        let r = s.reference.clone().unwrap();
+        assert_eq!(r.metric, "iw_nll");
+        assert_eq!(r.label, "Davidson et al. 2018");
+        assert_eq!(r.points, vec![("2".into(), 135.73), ("5".into(), 110.21)]);
+        let mut values = vec![f64::NAN; METRICS.len()];
+        values[5] = 133.78;
+        let rows = vec![
+            Row {
+                config: vec![("latent".into(), "2".into())],
+                values: values.clone(),
+            },
+            Row {
+                config: vec![("latent".into(), "10".into())],
+                values,
+            },
+        ];
+        assert_eq!(
+            reference_lines(&rows, &r),
+            vec!["latent=2: ours 133.78, Davidson et al. 2018 135.73, difference -1.95"]
+        );
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--grid", "latent=2", "--reference", "nll=2:1"],
+                "unknown metric \"nll\"",
+            ),
+            (
+                &["--grid", "latent=2", "--reference", "iw_nll=2:x"],
+                "\"2:x\" is not X:Y",
+            ),
+            (
+                &["--grid", "latent=2", "--reference", "iw_nll="],
+                "no points",
+            ),
+            (
+                &["--grid", "latent=2", "--reference", "iw_nll"],
+                "METRIC=X:Y",
+            ),
+            (
+                &["--grid", "latent=2", "--reference", "iw_nll=3:1.0"],
+                "3 is not a value of the first grid axis (latent)",
+            ),
+            (
+                &["--grid", "latent=2", "--reference-label", "x"],
+                "needs --reference",
             ),
         ];
         for (args, want) in cases {

@@ -1,10 +1,11 @@
 //! `sweep.png`: one panel per metric (test -ELBO, importance-weighted NLL, 5-NN accuracy,
 //! trustworthiness, Fréchet distance of the prior samples, seconds of the run), each against the values of
-//! the first grid axis, one line per combination of the other axes' values.
+//! the first grid axis, one line per combination of the other axes' values; published figures
+//! (`--reference`) as a dashed grey line on their metric's panel.
 
 use crate::images::RenderError;
 use crate::plots::{TAB10, padded, render};
-use crate::sweep::{Axis, METRICS, Row};
+use crate::sweep::{Axis, METRICS, Reference, Row};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -21,8 +22,14 @@ const PANELS: [(&str, &str); 6] = [
 /// Size of the picture, in pixels.
 pub const SWEEP_SIZE: (u32, u32) = (1500, 900);
 
-/// Draws the sweep's rows (in configuration order) as [`SWEEP_SIZE`] PNG.
-pub fn sweep_plot(path: &Path, grid: &[Axis], rows: &[Row]) -> Result<(), RenderError> {
+/// Draws the sweep's rows (in configuration order) as [`SWEEP_SIZE`] PNG, with the reference
+/// figures, if any, on their metric's panel.
+pub fn sweep_plot(
+    path: &Path,
+    grid: &[Axis],
+    rows: &[Row],
+    reference: Option<&Reference>,
+) -> Result<(), RenderError> {
     let first = grid
         .first()
         .ok_or_else(|| RenderError::new(path, "no grid axis"))?;
@@ -48,6 +55,16 @@ pub fn sweep_plot(path: &Path, grid: &[Axis], rows: &[Row]) -> Result<(), Render
         let panels = root.split_evenly((2, 3));
         for (area, (metric, title)) in panels.iter().zip(PANELS) {
             let Some(mi) = index(metric) else { continue };
+            // The reference's points on this panel, at the first axis' positions.
+            let theirs: Vec<(f64, f64)> = reference
+                .filter(|r| r.metric == metric)
+                .map(|r| {
+                    r.points
+                        .iter()
+                        .filter_map(|(x, y)| Some((xs.iter().position(|v| v == x)? as f64, *y)))
+                        .collect()
+                })
+                .unwrap_or_default();
             let points: Vec<(usize, f64, usize)> = rows
                 .iter()
                 .filter_map(|r| {
@@ -57,8 +74,9 @@ pub fn sweep_plot(path: &Path, grid: &[Axis], rows: &[Row]) -> Result<(), Render
                     y.is_finite().then_some((x, y, s))
                 })
                 .collect();
-            let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-            let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+            let ys = points.iter().map(|p| p.1).chain(theirs.iter().map(|p| p.1));
+            let lo = ys.clone().fold(f64::INFINITY, f64::min);
+            let hi = ys.fold(f64::NEG_INFINITY, f64::max);
             let y_range = padded(lo, hi);
             let mut chart = ChartBuilder::on(area)
                 .caption(title, ("sans-serif", 18))
@@ -107,7 +125,34 @@ pub fn sweep_plot(path: &Path, grid: &[Axis], rows: &[Row]) -> Result<(), Render
                     .draw_series(line.into_iter().map(|p| Circle::new(p, 4, color.filled())))
                     .map_err(|e| e.to_string())?;
             }
-            if names.len() > 1 {
+            if let Some(r) = reference.filter(|_| !theirs.is_empty()) {
+                let grey = RGBColor(110, 110, 110);
+                let style = grey.stroke_width(2);
+                chart
+                    .draw_series(DashedLineSeries::new(theirs.clone(), 8, 5, style))
+                    .map_err(|e| e.to_string())?
+                    .label(r.label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                chart
+                    .draw_series(
+                        theirs
+                            .into_iter()
+                            .map(|p| TriangleMarker::new(p, 5, grey.filled())),
+                    )
+                    .map_err(|e| e.to_string())?;
+                if names.len() == 1 && names[0].is_empty() {
+                    // One unnamed series: name it in the legend beside the reference.
+                    chart
+                        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                        .map_err(|e| e.to_string())?
+                        .label("ours")
+                        .legend(|(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], TAB10[0].stroke_width(2))
+                        });
+                }
+            }
+            let has_reference = reference.is_some_and(|r| r.metric == metric);
+            if names.len() > 1 || has_reference {
                 chart
                     .configure_series_labels()
                     .position(SeriesLabelPosition::UpperRight)
