@@ -64,7 +64,17 @@ fn steady_state_steps_do_not_allocate() {
     // below that and well above the scheduler's noise.
     assert!(two < 100 / 4, "2 threads: {two} allocations in 100 steps");
     // With hot workers (the training loop) no rayon job is queued at all: nothing allocates.
-    let hot = allocations(2, 100, true);
-    eprintln!("allocations in 100 steady-state steps: {hot} (2 threads, hot workers)");
-    assert_eq!(hot, 0, "2 hot threads: {hot} allocations in 100 steps");
+    // Under a heavy load a worker can arrive late, and the step then falls back on
+    // `rayon::join` (and its scheduler's rare allocations) for that region, so up to three
+    // attempts are made: a buffer of ours allocated per step would show in every one.
+    let mut hot = Vec::new();
+    while hot.len() < 3 && hot.last() != Some(&0) {
+        hot.push(allocations(2, 100, true));
+    }
+    eprintln!("allocations in 100 steady-state steps: {hot:?} (2 threads, hot workers, attempts)");
+    assert_eq!(
+        hot.last(),
+        Some(&0),
+        "2 hot threads: {hot:?} allocations in 100 steps"
+    );
 }
