@@ -136,8 +136,8 @@ pub fn sweep_plot(
                 chart
                     .draw_series(
                         theirs
-                            .into_iter()
-                            .map(|p| TriangleMarker::new(p, 5, grey.filled())),
+                            .iter()
+                            .map(|&p| TriangleMarker::new(p, 5, grey.filled())),
                     )
                     .map_err(|e| e.to_string())?;
                 if names.len() == 1 && names[0].is_empty() {
@@ -151,8 +151,7 @@ pub fn sweep_plot(
                         });
                 }
             }
-            let has_reference = reference.is_some_and(|r| r.metric == metric);
-            if names.len() > 1 || has_reference {
+            if names.len() > 1 || !theirs.is_empty() {
                 chart
                     .configure_series_labels()
                     .position(SeriesLabelPosition::UpperRight)

@@ -97,6 +97,33 @@ where
     crate::cli::parse_then(args, |a: &Args| rayon::scope(|_| run(a)))
 }
 
+/// The images a benchmark ranks.
+#[derive(Clone, Copy, PartialEq)]
+enum Split {
+    /// The test set.
+    Test,
+    /// The training set: the nine digits each model trained on, and the held-out one.
+    Train,
+}
+
+impl Split {
+    /// The split in the tables' words ("test", "training").
+    fn words(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Train => "training",
+        }
+    }
+
+    /// Added to the names of the split's outputs, so the two sit side by side.
+    fn suffix(self) -> &'static str {
+        match self {
+            Split::Test => "",
+            Split::Train => "_train",
+        }
+    }
+}
+
 /// What the flags ask for.
 struct Plan {
     model: VaeConfig,
@@ -104,6 +131,7 @@ struct Plan {
     scores: Vec<ScoreKind>,
     best: ScoreKind,
     digits: Vec<u8>,
+    split: Split,
 }
 
 fn plan(args: &Args, input_dim: usize) -> Result<Plan, String> {
@@ -165,12 +193,15 @@ fn plan(args: &Args, input_dim: usize) -> Result<Plan, String> {
     if digits.is_empty() {
         return Err("--digits names no digit".into());
     }
-    if !matches!(args.split.as_str(), "test" | "train") {
-        return Err(format!(
-            "unknown --split {:?} (expected test or train)",
-            args.split
-        ));
-    }
+    let split = match args.split.as_str() {
+        "test" => Split::Test,
+        "train" => Split::Train,
+        other => {
+            return Err(format!(
+                "unknown --split {other:?} (expected test or train)"
+            ));
+        }
+    };
     if args.limit == Some(0) || args.test_limit == Some(0) {
         return Err("--limit and --test-limit must be at least 1".into());
     }
@@ -180,6 +211,7 @@ fn plan(args: &Args, input_dim: usize) -> Result<Plan, String> {
         scores,
         best,
         digits,
+        split,
     })
 }
 
@@ -330,16 +362,14 @@ pub fn run(args: &Args) -> Result<(), String> {
     let data = load_dir(&args.data).map_err(|e| e.to_string())?;
     // `test` measures each model's test loss as it trains; `scored` is the split ranked.
     let test = data.test;
-    let train_split = args.split == "train";
-    let mut scored = if train_split {
-        data.train.clone()
-    } else {
-        test.clone()
+    let plan = plan(args, data.train.dim())?;
+    let mut scored = match plan.split {
+        Split::Train => data.train.clone(),
+        Split::Test => test.clone(),
     };
     if let Some(n) = args.test_limit {
         scored = scored.first(n);
     }
-    let plan = plan(args, data.train.dim())?;
     let labels = scored
         .labels
         .clone()
@@ -382,7 +412,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         plan.train.seed,
         plan.digits,
         scored.len(),
-        args.split,
+        plan.split.words(),
         args.samples,
         plan.best.name()
     );
@@ -438,11 +468,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             })?);
             auprc.push(average_precision(v, &positive).unwrap_or(f64::NAN));
         }
-        let name = if train_split {
-            "scores_train.csv"
-        } else {
-            "scores.csv"
-        };
+        let name = format!("scores{}.csv", plan.split.suffix());
         write_scores(&dir.join(name), &scored, &scores)?;
         let line: Vec<String> = plan
             .scores
@@ -587,8 +613,7 @@ fn write_outputs(
 ) -> Result<(), String> {
     let out = &args.out;
     // The training split's outputs sit beside the test split's, with a suffix.
-    let suffix = if args.split == "train" { "_train" } else { "" };
-    let named = |stem: &str, ext: &str| format!("{stem}{suffix}.{ext}");
+    let named = |stem: &str, ext: &str| format!("{stem}{}.{ext}", plan.split.suffix());
     let put = |name: &str, text: &str| {
         let p = out.join(name);
         write_atomic(&p, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", p.display()))
@@ -625,11 +650,7 @@ fn write_outputs(
         plan.train.seed,
         args.samples,
         scored.len(),
-        if args.split == "train" {
-            "training"
-        } else {
-            "test"
-        },
+        plan.split.words(),
         plan.best.name()
     );
     md.push_str(&md_table(
@@ -647,10 +668,10 @@ fn write_outputs(
         |r| &r.auprc,
         auprc_anchor,
     ));
-    md.push_str(if args.split == "train" {
-        "\nThe anchor (Tonnaer, PhD thesis, TU Eindhoven 2023, Table 3.3) scores with the negative ELBO over 128 samples, draws its anomalies from the training split and uses a Gaussian decoder; ours score the training split too (the normal images are the ones each model trained on), with a Bernoulli decoder.\n"
-    } else {
-        "\nThe anchor (Tonnaer, PhD thesis, TU Eindhoven 2023, Table 3.3) scores with the negative ELBO over 128 samples, draws its anomalies from the training split and uses a Gaussian decoder; ours score the test split with a Bernoulli decoder.\n"
+    md.push_str("\nThe anchor (Tonnaer, PhD thesis, TU Eindhoven 2023, Table 3.3) scores with the negative ELBO over 128 samples, draws its anomalies from the training split and uses a Gaussian decoder; ");
+    md.push_str(match plan.split {
+        Split::Train => "ours score the training split too (the normal images are the ones each model trained on), with a Bernoulli decoder.\n",
+        Split::Test => "ours score the test split with a Bernoulli decoder.\n",
     });
     let _ = writeln!(
         md,
