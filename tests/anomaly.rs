@@ -226,8 +226,8 @@ fn the_bench_refuses_bad_flags_in_one_line() {
         (&["--best", "nope"], "unknown --best \"nope\""),
         (&["--scores", "iw,nope"], "unknown --score \"nope\""),
         (
-            &["--preset", "iwae-paper"],
-            "unknown --preset \"iwae-paper\"",
+            &["--preset", "iwae"],
+            "unknown --preset \"iwae\" (expected seed, pytorch-example or iwae-paper)",
         ),
         (
             &["--samples", "0"],
@@ -384,4 +384,36 @@ fn the_bench_writes_its_tables_and_continues_an_interrupted_run() {
     let e = bench(&a).expect_err("other settings accepted");
     assert!(e.contains("trained with other settings"), "{e}");
     assert!(one_line(&e), "{e}");
+}
+
+#[test]
+fn the_bench_trains_the_iwae_preset_for_the_schedules_first_four_stages() {
+    let data = small_mnist("bench-iwae-data", 300, 120);
+    let out = tmp("bench-iwae");
+    let (data_s, out_s) = (data.to_str().unwrap(), out.to_str().unwrap());
+    bench(&[
+        "--data",
+        data_s,
+        "--out",
+        out_s,
+        "--digits",
+        "7",
+        "--samples",
+        "2",
+        "--preset",
+        "iwae-paper",
+        "--latent",
+        "2",
+    ])
+    .expect("iwae-paper bench");
+    let ck = vae::checkpoint::load(&out.join("digit-7/checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.epoch, 40, "1 + 3 + 9 + 27 epochs without --epochs");
+    assert_eq!(ck.model.config.hidden, vec![200, 200]);
+    assert_eq!(ck.model.config.latent, 2);
+    assert_eq!(ck.extra["train"]["binarize"], "dynamic");
+    assert_eq!(ck.extra["exclude_digit"], 7);
+    let metrics = std::fs::read_to_string(out.join("digit-7/metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 41, "{metrics}");
+    let md = std::fs::read_to_string(out.join("anomaly_table.md")).unwrap();
+    assert!(md.contains("784-200-200-2 tanh"), "{md}");
 }
