@@ -55,7 +55,7 @@ pub struct Reference {
 }
 
 /// Parses `METRIC=X:Y,X:Y,...`.
-pub fn parse_reference(spec: &str) -> Result<Reference, String> {
+fn parse_reference(spec: &str) -> Result<Reference, String> {
     let (metric, list) = spec
         .split_once('=')
         .ok_or_else(|| format!("--reference {spec:?} is not METRIC=X:Y,X:Y,..."))?;
@@ -591,7 +591,7 @@ fn sweep(s: &SweepArgs, configs: &[Vec<(String, String)>]) -> Result<(), String>
 }
 
 /// One line per row that has a reference figure: ours, theirs, and ours minus theirs.
-pub fn reference_lines(rows: &[Row], r: &Reference) -> Vec<String> {
+fn reference_lines(rows: &[Row], r: &Reference) -> Vec<String> {
     rows.iter()
         .filter_map(|row| {
             let (_, theirs) = r.points.iter().find(|(x, _)| *x == row.config[0].1)?;
@@ -662,6 +662,14 @@ mod tests {
         assert!(crate::cli::check_from(&a).is_ok());
     }
 
+    /// Each argument list is refused with an error that contains its text.
+    fn refused(cases: &[(&[&str], &str)]) {
+        for (args, want) in cases {
+            let err = parse_args(&strings(args)).unwrap_err();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
+    }
+
     #[test]
     fn refuses_bad_grids() {
         let cases: &[(&[&str], &str)] = &[
@@ -685,10 +693,7 @@ mod tests {
                 "the sweep's own setting",
             ),
         ];
-        for (args, want) in cases {
-            let err = parse_args(&strings(args)).unwrap_err();
-            assert!(err.contains(want), "{args:?}: {err}");
-        }
+        refused(cases);
     }
 
     #[test]
@@ -708,7 +713,8 @@ mod tests {
         assert_eq!(r.label, "Davidson et al. 2018");
         assert_eq!(r.points, vec![("2".into(), 135.73), ("5".into(), 110.21)]);
         let mut values = vec![f64::NAN; METRICS.len()];
-        values[5] = 133.78;
+        let iw_nll = METRICS.iter().position(|(m, _)| *m == "iw_nll").unwrap();
+        values[iw_nll] = 133.78;
         let rows = vec![
             Row {
                 config: vec![("latent".into(), "2".into())],
@@ -749,10 +755,7 @@ mod tests {
                 "needs --reference",
             ),
         ];
-        for (args, want) in cases {
-            let err = parse_args(&strings(args)).unwrap_err();
-            assert!(err.contains(want), "{args:?}: {err}");
-        }
+        refused(cases);
     }
 
     #[test]

@@ -227,7 +227,7 @@ fn the_bench_refuses_bad_flags_in_one_line() {
         (&["--scores", "iw,nope"], "unknown --score \"nope\""),
         (
             &["--preset", "iwae"],
-            "unknown --preset \"iwae\" (expected seed, pytorch-example or iwae-paper)",
+            "unknown preset \"iwae\" (expected seed, pytorch-example or iwae-paper)",
         ),
         (
             &["--samples", "0"],
