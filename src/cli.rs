@@ -6,7 +6,7 @@ use crate::data::{Binarize, ImageSet, load_dir};
 use crate::eval::{EVAL_BATCH, evaluate, latent_stats};
 use crate::model::{Activation, Vae, VaeConfig, parse_init};
 use crate::run::{EpochRecord, write_metrics};
-use crate::train::{LrSchedule, Objective, OptimizerKind, TrainConfig, Trainer};
+use crate::train::{LrSchedule, Objective, OptimizerKind, OutputBias, TrainConfig, Trainer};
 use crate::{checkpoint, report};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -52,6 +52,16 @@ pub struct Args {
     /// Targets: none (grey levels in [0, 1]) or dynamic (a fresh Bernoulli draw per batch).
     #[arg(long)]
     binarize: Option<String>,
+    /// Adam's β1 (default 0.9; Burda et al.'s released code uses 0.99).
+    #[arg(long)]
+    adam_beta1: Option<f32>,
+    /// Adam's ε (default 1e-8, 1e-4 for iwae-paper).
+    #[arg(long)]
+    adam_eps: Option<f32>,
+    /// How the decoder's output bias starts: zero, or data-mean (the logit of each pixel's
+    /// mean over the training images, as Burda et al.'s released code starts it).
+    #[arg(long)]
+    output_bias: Option<String>,
     /// Weight of the KL term.
     #[arg(long)]
     beta: Option<f32>,
@@ -182,6 +192,7 @@ pub fn preset(name: &str, input_dim: usize) -> Result<(VaeConfig, TrainConfig), 
             train.binarize = Binarize::Dynamic;
             train.schedule = LrSchedule::Iwae;
             train.epochs = IWAE_EPOCHS;
+            (train.adam_beta1, train.adam_eps) = crate::train::adam_defaults(LrSchedule::Iwae);
         }
         _ => {
             return Err(format!(
@@ -190,16 +201,6 @@ pub fn preset(name: &str, input_dim: usize) -> Result<(VaeConfig, TrainConfig), 
         }
     }
     Ok((model, train))
-}
-
-fn parse_binarize(s: &str) -> Result<Binarize, String> {
-    match s {
-        "none" => Ok(Binarize::None),
-        "dynamic" => Ok(Binarize::Dynamic),
-        _ => Err(format!(
-            "unknown --binarize {s:?} (expected none or dynamic)"
-        )),
-    }
 }
 
 /// Applies explicit flags over a preset, then checks every value.
@@ -230,7 +231,16 @@ fn configure(args: &Args, input_dim: usize) -> Result<(VaeConfig, TrainConfig), 
         t.lr = lr;
     }
     if let Some(b) = &args.binarize {
-        t.binarize = parse_binarize(b)?;
+        t.binarize = Binarize::parse(b)?;
+    }
+    if let Some(b) = args.adam_beta1 {
+        t.adam_beta1 = b;
+    }
+    if let Some(e) = args.adam_eps {
+        t.adam_eps = e;
+    }
+    if let Some(o) = &args.output_bias {
+        t.output_bias = OutputBias::parse(o)?;
     }
     if let Some(b) = args.beta {
         t.beta = b;
@@ -423,7 +433,8 @@ fn train(args: &Args) -> Result<(), String> {
     let (mut trainer, start_epoch, mut history) = match &args.resume {
         None => {
             let (mcfg, tcfg) = configure(args, train_set.dim())?;
-            let model = Vae::new(mcfg, tcfg.seed);
+            let mut model = Vae::new(mcfg, tcfg.seed);
+            model.start_output_bias(tcfg.output_bias, &train_set);
             (Trainer::new(model, tcfg), 0, Vec::new())
         }
         Some(path) => resume(path, args, train_set.dim())?,
@@ -583,38 +594,13 @@ fn resume(
             ck.model.config.input_dim
         ));
     }
-    let t = &ck.extra["train"];
-    let get_str = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("");
-    let get_num = |k: &str| t.get(k).and_then(|v| v.as_f64());
-    let mut tcfg = TrainConfig {
-        epochs: get_num("epochs").ok_or("checkpoint lacks its training settings")? as usize,
-        batch_size: get_num("batch_size").unwrap_or(32.0) as usize,
-        optimizer: OptimizerKind::parse(get_str("optimizer"))?,
-        lr: get_num("lr").unwrap_or(1e-3) as f32,
-        schedule: if get_str("schedule") == "iwae" {
-            LrSchedule::Iwae
-        } else {
-            LrSchedule::Constant
-        },
-        beta: get_num("beta").unwrap_or(1.0) as f32,
-        warmup_epochs: get_num("warmup_epochs").unwrap_or(0.0) as usize,
-        binarize: parse_binarize(get_str("binarize"))?,
-        seed: ck.seed,
-        // Checkpoints from before the iwae objective trained the ELBO.
-        objective: match get_str("objective") {
-            "" => Objective::Elbo,
-            o => Objective::parse(
-                o,
-                (o == "iwae").then(|| get_num("k").unwrap_or(1.0) as usize),
-            )?,
-        },
-    };
+    let mut tcfg = TrainConfig::from_json(&ck.extra["train"], ck.seed)?;
     if let Some(e) = args.epochs {
         tcfg.epochs = e;
     }
     refuse_changes(path, args, &ck.model.config, &tcfg)?;
     check_excluded(path, &ck.extra, args.exclude_digit)?;
-    let mut opt = tcfg.optimizer.build(tcfg.lr, tcfg.schedule);
+    let mut opt = tcfg.new_optimizer();
     if let Some(state) = &ck.optimizer {
         if state.name != opt.name() {
             return Err(format!(
@@ -694,6 +680,21 @@ fn refuse_changes(
     );
     check("--lr", args.lr.map(|x| x.to_string()), t.lr.to_string());
     check(
+        "--adam-beta1",
+        args.adam_beta1.map(|x| x.to_string()),
+        t.adam_beta1.to_string(),
+    );
+    check(
+        "--adam-eps",
+        args.adam_eps.map(|x| x.to_string()),
+        t.adam_eps.to_string(),
+    );
+    check(
+        "--output-bias",
+        args.output_bias.clone(),
+        t.output_bias.name().into(),
+    );
+    check(
         "--beta",
         args.beta.map(|x| x.to_string()),
         t.beta.to_string(),
@@ -708,11 +709,11 @@ fn refuse_changes(
         args.seed.map(|x| x.to_string()),
         t.seed.to_string(),
     );
-    let bin = match t.binarize {
-        Binarize::None => "none",
-        Binarize::Dynamic => "dynamic",
-    };
-    check("--binarize", args.binarize.clone(), bin.into());
+    check(
+        "--binarize",
+        args.binarize.clone(),
+        t.binarize.name().into(),
+    );
     check(
         "--objective",
         args.objective.clone(),

@@ -8,6 +8,8 @@
 //! ```
 //! The batch loss is the mean of ℓ over the batch; reconstruction and KL are reported apart.
 
+use crate::data::ImageSet;
+use crate::train::OutputBias;
 use autograd::{Init, Initializer, ParamId, ParamStore, Tape, Var};
 use std::fmt;
 
@@ -306,6 +308,19 @@ impl Vae {
         }
     }
 
+    /// Starts the decoder's output bias as `how` says ([`OutputBias`]): unchanged at zero, or
+    /// at `logit(clip(m, 0.001, 0.999))` of each pixel's mean grey level `m` over `images`.
+    pub fn start_output_bias(&mut self, how: OutputBias, images: &ImageSet) {
+        if how == OutputBias::Zero || images.is_empty() {
+            return;
+        }
+        let bias = data_mean_logits(images);
+        self.params
+            .get_mut(self.out.bias)
+            .data
+            .copy_from_slice(&bias);
+    }
+
     /// `(μ, log σ²)` of q(z | x).
     pub fn encode<'t>(&self, tape: &'t Tape, x: Var<'t>) -> (Var<'t>, Var<'t>) {
         let act = self.config.activation;
@@ -341,6 +356,25 @@ impl Vae {
             z,
         }
     }
+}
+
+/// Per pixel, the logit of its mean grey level over `images`, the mean clipped to
+/// [0.001, 0.999] so that a pixel blank in every image gets a finite bias (-6.9).
+pub fn data_mean_logits(images: &ImageSet) -> Vec<f32> {
+    let dim = images.dim();
+    let mut sums = vec![0u64; dim];
+    for image in images.images.chunks_exact(dim) {
+        for (s, &p) in sums.iter_mut().zip(image) {
+            *s += u64::from(p);
+        }
+    }
+    let n = (images.len() * 255) as f64;
+    sums.iter()
+        .map(|&s| {
+            let m = (s as f64 / n).clamp(0.001, 0.999);
+            (m / (1.0 - m)).ln() as f32
+        })
+        .collect()
 }
 
 /// The negative ELBO of a batch: per image, the summed pixel BCE plus `beta` times the analytic

@@ -44,14 +44,55 @@ impl OptimizerKind {
         }
     }
 
-    /// A fresh optimizer of this kind.
-    pub fn build(self, lr: f32, schedule: LrSchedule) -> Box<dyn Optimizer> {
-        match (self, schedule) {
-            (OptimizerKind::Sgd, _) => Box::new(Sgd::new(lr, 0.9)),
-            (OptimizerKind::RmsProp, _) => Box::new(RmsProp::new(lr)),
-            // Burda et al. use Adam with eps 1e-4.
-            (OptimizerKind::Adam, LrSchedule::Iwae) => Box::new(Adam::with(lr, 0.9, 0.999, 1e-4)),
-            (OptimizerKind::Adam, LrSchedule::Constant) => Box::new(Adam::new(lr)),
+    /// A fresh optimizer of this kind; `adam` is Adam's `(β1, ε)` (β2 is 0.999), which the
+    /// other kinds ignore.
+    pub fn build(self, lr: f32, adam: (f32, f32)) -> Box<dyn Optimizer> {
+        match self {
+            OptimizerKind::Sgd => Box::new(Sgd::new(lr, 0.9)),
+            OptimizerKind::RmsProp => Box::new(RmsProp::new(lr)),
+            OptimizerKind::Adam => Box::new(Adam::with(lr, adam.0, 0.999, adam.1)),
+        }
+    }
+}
+
+/// Adam's default `(β1, ε)` for a schedule: PyTorch's `(0.9, 1e-8)`, or `(0.9, 1e-4)` with
+/// Burda et al.'s schedule, whose paper gives ε = 1e-4. (Checkpoints from before the two
+/// were settings hold these.)
+pub fn adam_defaults(schedule: LrSchedule) -> (f32, f32) {
+    match schedule {
+        LrSchedule::Constant => (0.9, 1e-8),
+        LrSchedule::Iwae => (0.9, 1e-4),
+    }
+}
+
+/// How the decoder's output bias starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputBias {
+    /// At zero, like every other bias: every pixel starts at probability 1/2.
+    Zero,
+    /// At the logit of each pixel's mean over the training images (clipped to
+    /// [0.001, 0.999]), as Burda et al.'s released code starts it: the untrained decoder
+    /// already draws the average image.
+    DataMean,
+}
+
+impl OutputBias {
+    /// Parses `zero` or `data-mean`.
+    pub fn parse(s: &str) -> Result<OutputBias, String> {
+        match s {
+            "zero" => Ok(OutputBias::Zero),
+            "data-mean" => Ok(OutputBias::DataMean),
+            _ => Err(format!(
+                "unknown --output-bias {s:?} (expected zero or data-mean)"
+            )),
+        }
+    }
+
+    /// The flag spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputBias::Zero => "zero",
+            OutputBias::DataMean => "data-mean",
         }
     }
 }
@@ -168,6 +209,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// What is minimised.
     pub objective: Objective,
+    /// Adam's β1 (ignored by the other optimizers).
+    pub adam_beta1: f32,
+    /// Adam's ε (ignored by the other optimizers).
+    pub adam_eps: f32,
+    /// How the decoder's output bias starts (applied once, before the first step).
+    pub output_bias: OutputBias,
 }
 
 impl TrainConfig {
@@ -184,7 +231,16 @@ impl TrainConfig {
             binarize: Binarize::None,
             seed: 0,
             objective: Objective::Elbo,
+            adam_beta1: 0.9,
+            adam_eps: 1e-8,
+            output_bias: OutputBias::Zero,
         }
+    }
+
+    /// A fresh optimizer for this recipe.
+    pub fn new_optimizer(&self) -> Box<dyn Optimizer> {
+        self.optimizer
+            .build(self.lr, (self.adam_beta1, self.adam_eps))
     }
 
     /// Refuses sizes and rates that cannot train, with a message naming the setting.
@@ -202,6 +258,18 @@ impl TrainConfig {
             return Err(format!(
                 "--beta must be a finite number >= 0, got {}",
                 self.beta
+            ));
+        }
+        if !(self.adam_beta1.is_finite() && (0.0..1.0).contains(&self.adam_beta1)) {
+            return Err(format!(
+                "--adam-beta1 must be at least 0 and below 1, got {}",
+                self.adam_beta1
+            ));
+        }
+        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
+            return Err(format!(
+                "--adam-eps must be a positive finite number, got {}",
+                self.adam_eps
             ));
         }
         if let Objective::Iwae { k } = self.objective {
@@ -228,10 +296,52 @@ impl TrainConfig {
             "schedule": match self.schedule { LrSchedule::Constant => "constant", LrSchedule::Iwae => "iwae" },
             "beta": short(self.beta),
             "warmup_epochs": self.warmup_epochs,
-            "binarize": match self.binarize { Binarize::None => "none", Binarize::Dynamic => "dynamic" },
+            "binarize": self.binarize.name(),
             "seed": self.seed,
             "objective": self.objective.name(),
             "k": self.objective.samples(),
+            "adam_beta1": short(self.adam_beta1),
+            "adam_eps": short(self.adam_eps),
+            "output_bias": self.output_bias.name(),
+        })
+    }
+
+    /// Reads [`TrainConfig::to_json`]'s form back (a checkpoint's `extra["train"]`); `seed` is
+    /// the checkpoint's own. Settings that older checkpoints lack take the values those runs
+    /// trained with.
+    pub fn from_json(t: &serde_json::Value, seed: u64) -> Result<TrainConfig, String> {
+        let get_str = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        let get_num = |k: &str| t.get(k).and_then(|v| v.as_f64());
+        let schedule = if get_str("schedule") == "iwae" {
+            LrSchedule::Iwae
+        } else {
+            LrSchedule::Constant
+        };
+        let adam = adam_defaults(schedule);
+        Ok(TrainConfig {
+            epochs: get_num("epochs").ok_or("checkpoint lacks its training settings")? as usize,
+            batch_size: get_num("batch_size").unwrap_or(32.0) as usize,
+            optimizer: OptimizerKind::parse(get_str("optimizer"))?,
+            lr: get_num("lr").unwrap_or(1e-3) as f32,
+            schedule,
+            beta: get_num("beta").unwrap_or(1.0) as f32,
+            warmup_epochs: get_num("warmup_epochs").unwrap_or(0.0) as usize,
+            binarize: Binarize::parse(get_str("binarize"))?,
+            seed,
+            // Checkpoints from before the iwae objective trained the ELBO.
+            objective: match get_str("objective") {
+                "" => Objective::Elbo,
+                o => Objective::parse(
+                    o,
+                    (o == "iwae").then(|| get_num("k").unwrap_or(1.0) as usize),
+                )?,
+            },
+            adam_beta1: get_num("adam_beta1").map_or(adam.0, |x| x as f32),
+            adam_eps: get_num("adam_eps").map_or(adam.1, |x| x as f32),
+            output_bias: match get_str("output_bias") {
+                "" => OutputBias::Zero,
+                o => OutputBias::parse(o)?,
+            },
         })
     }
 
@@ -319,7 +429,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, f64);
 impl Trainer {
     /// A trainer for `model` with a fresh optimizer.
     pub fn new(model: Vae, config: TrainConfig) -> Trainer {
-        let opt = config.optimizer.build(config.lr, config.schedule);
+        let opt = config.new_optimizer();
         Trainer::with_optimizer(model, opt, config)
     }
 

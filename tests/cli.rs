@@ -75,6 +75,23 @@ fn bad_flags_are_refused_with_a_clear_message() {
         (&["--exclude-digit", "12"], "--exclude-digit must be 0 to 9"),
         (&["--threads", "0"], "--threads must be at least 1"),
         (&["--beta", "-1"], "--beta must be a finite number >= 0"),
+        (
+            &["--adam-beta1", "1"],
+            "--adam-beta1 must be at least 0 and below 1",
+        ),
+        (
+            &["--adam-beta1", "-0.1"],
+            "--adam-beta1 must be at least 0 and below 1",
+        ),
+        (
+            &["--adam-eps", "0"],
+            "--adam-eps must be a positive finite number",
+        ),
+        (
+            &["--adam-eps", "inf"],
+            "--adam-eps must be a positive finite number",
+        ),
+        (&["--output-bias", "mean"], "unknown --output-bias \"mean\""),
         (&["--epochs", "many"], "invalid value 'many' for '--epochs"),
         (
             &["--eval-every", "0"],
@@ -254,6 +271,63 @@ fn the_iwae_objective_is_kept_in_the_checkpoint_and_checked_on_resume() {
     resume(&[]).expect("resume with the saved objective");
     let ck = vae::checkpoint::load(&ck_path).unwrap();
     assert_eq!((ck.epoch, ck.extra["train"]["k"].as_u64()), (2, Some(3)));
+}
+
+#[test]
+fn adams_settings_and_the_output_bias_are_kept_in_the_checkpoint_and_checked_on_resume() {
+    let data = small_mnist(100, 40);
+    let out = tmp("adam_settings");
+    let (data, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "--data", data, "--hidden", "16", "--latent", "3", "--quiet", "--out", o,
+    ];
+    let mut args = common.to_vec();
+    args.extend([
+        "--epochs",
+        "1",
+        "--optimizer",
+        "adam",
+        "--adam-beta1",
+        "0.99",
+        "--adam-eps",
+        "5e-6",
+        "--output-bias",
+        "data-mean",
+    ]);
+    run(&args).expect("run with Adam's settings");
+    let ck_path = out.join("checkpoint.safetensors");
+    let ck = vae::checkpoint::load(&ck_path).unwrap();
+    let t = &ck.extra["train"];
+    assert_eq!(
+        (t["adam_beta1"].as_f64(), t["adam_eps"].as_f64()),
+        (Some(0.99), Some(5e-6))
+    );
+    assert_eq!(t["output_bias"], "data-mean");
+    let resume = |extra: &[&str]| {
+        let mut a = common.to_vec();
+        a.extend(["--epochs", "2", "--resume", ck_path.to_str().unwrap()]);
+        a.extend(extra);
+        run(&a)
+    };
+    let err = resume(&["--adam-beta1", "0.9"]).expect_err("another beta1 accepted");
+    assert!(
+        err.contains("--adam-beta1 0.9 (the checkpoint has 0.99)"),
+        "{err}"
+    );
+    let err = resume(&["--adam-eps", "1e-8"]).expect_err("another eps accepted");
+    assert!(
+        err.contains("--adam-eps 0.00000001 (the checkpoint has 0.000005)"),
+        "{err}"
+    );
+    let err = resume(&["--output-bias", "zero"]).expect_err("another output bias accepted");
+    assert!(
+        err.contains("--output-bias zero (the checkpoint has data-mean)"),
+        "{err}"
+    );
+    resume(&[]).expect("resume with the saved settings");
+    let ck = vae::checkpoint::load(&ck_path).unwrap();
+    assert_eq!(ck.epoch, 2);
+    assert_eq!(ck.extra["train"]["adam_beta1"].as_f64(), Some(0.99));
 }
 
 #[test]

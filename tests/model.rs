@@ -260,6 +260,7 @@ fn recipe(epochs: usize, optimizer: OptimizerKind, binarize: Binarize) -> TrainC
         binarize,
         seed: 17,
         objective: Objective::Elbo,
+        ..TrainConfig::seed_recipe()
     }
 }
 
@@ -320,7 +321,7 @@ fn resuming_from_a_checkpoint_is_bit_exact() {
         assert_eq!(state.name, kind.name());
         let mut opt = OptimizerKind::parse(&state.name)
             .unwrap()
-            .build(state.lr, cfg.schedule);
+            .build(state.lr, (cfg.adam_beta1, cfg.adam_eps));
         opt.load_state(&ck.model.params, state.steps, &state.buffers)
             .unwrap();
         let mut resumed = Trainer::with_optimizer(ck.model, opt, cfg.clone());
@@ -342,4 +343,48 @@ fn resuming_from_a_checkpoint_is_bit_exact() {
         assert_ne!(bits(&fresh()), a);
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_data_mean_output_bias_is_the_clipped_logit_of_each_pixels_mean() {
+    // Three 2x2 images: pixel 0 always blank, pixel 1 always full ink, pixel 2 at 0, 255 and
+    // 255 (mean 2/3), pixel 3 at 51 each time (mean 0.2).
+    let images = ImageSet {
+        images: vec![0, 255, 0, 51, 0, 255, 255, 51, 0, 255, 255, 51],
+        n: 3,
+        rows: 2,
+        cols: 2,
+        labels: None,
+    };
+    let logit = |m: f64| (m / (1.0 - m)).ln();
+    let want = [logit(0.001), logit(0.999), logit(2.0 / 3.0), logit(0.2)];
+    let got = vae::model::data_mean_logits(&images);
+    for (g, w) in got.iter().zip(want) {
+        assert!((f64::from(*g) - w).abs() < 1e-6, "{got:?} against {want:?}");
+    }
+    assert!((want[2] - 2f64.ln()).abs() < 1e-12 && (want[3] + 4f64.ln()).abs() < 1e-12);
+
+    let config = VaeConfig {
+        input_dim: 4,
+        hidden: vec![3],
+        latent: 2,
+        activation: Activation::Tanh,
+        init: Init::GlorotUniform,
+    };
+    let bias = |m: &Vae| {
+        let id = m.params.id("decoder.out.bias").expect("output bias");
+        m.params.get(id).data.clone()
+    };
+    let mut zero = Vae::new(config.clone(), 1);
+    zero.start_output_bias(vae::train::OutputBias::Zero, &images);
+    assert_eq!(bias(&zero), vec![0.0; 4]);
+    let mut mean = Vae::new(config, 1);
+    mean.start_output_bias(vae::train::OutputBias::DataMean, &images);
+    assert_eq!(bias(&mean), got);
+    // Nothing else moved.
+    for ((_, name, a), (_, _, b)) in zero.params.iter().zip(mean.params.iter()) {
+        if name != "decoder.out.bias" {
+            assert_eq!(a.data, b.data, "{name}");
+        }
+    }
 }

@@ -227,28 +227,30 @@ struct Start {
     history: Vec<EpochRecord>,
 }
 
-/// The saved model of `digit` if there is one, checked against the plan; a fresh one otherwise.
-fn start(path: &Path, plan: &Plan, digit: u8) -> Result<Start, String> {
-    let fresh = || Start {
-        trainer: Trainer::new(
-            Vae::new(plan.model.clone(), plan.train.seed),
-            plan.train.clone(),
-        ),
-        epoch: 0,
-        history: Vec::new(),
+/// The saved model of `digit` if there is one, checked against the plan; a fresh one, started
+/// on `train` (its output bias, if the plan says so), otherwise.
+fn start(path: &Path, plan: &Plan, digit: u8, train: &ImageSet) -> Result<Start, String> {
+    let fresh = || {
+        let mut model = Vae::new(plan.model.clone(), plan.train.seed);
+        model.start_output_bias(plan.train.output_bias, train);
+        Start {
+            trainer: Trainer::new(model, plan.train.clone()),
+            epoch: 0,
+            history: Vec::new(),
+        }
     };
     if !path.exists() {
         return Ok(fresh());
     }
     let ck = checkpoint::load(path).map_err(|e| e.to_string())?;
-    let mut want = plan.train.to_json();
-    let mut saved = ck.extra["train"].clone();
-    want["epochs"] = serde_json::Value::Null;
-    if let Some(o) = saved.as_object_mut() {
-        o.insert("epochs".into(), serde_json::Value::Null);
-    }
+    // The saved recipe, read as a resumed run reads it, with the plan's epochs (a finished
+    // model may be trained on).
+    let saved = TrainConfig::from_json(&ck.extra["train"], ck.seed).map(|t| TrainConfig {
+        epochs: plan.train.epochs,
+        ..t
+    });
     let same = ck.model.config == plan.model
-        && saved == want
+        && saved.as_ref() == Ok(&plan.train)
         && ck.extra["exclude_digit"].as_u64() == Some(u64::from(digit));
     if !same {
         return Err(format!(
@@ -259,10 +261,7 @@ fn start(path: &Path, plan: &Plan, digit: u8) -> Result<Start, String> {
             ck.extra["exclude_digit"]
         ));
     }
-    let mut opt = plan
-        .train
-        .optimizer
-        .build(plan.train.lr, plan.train.schedule);
+    let mut opt = plan.train.new_optimizer();
     if let Some(state) = &ck.optimizer {
         opt.load_state(&ck.model.params, state.steps, &state.buffers)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -396,7 +395,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             train = train.first(n);
         }
         let dir = args.out.join(format!("digit-{d}"));
-        let s = start(&dir.join("checkpoint.safetensors"), &plan, d)?;
+        let s = start(&dir.join("checkpoint.safetensors"), &plan, d, &train)?;
         let steps = train.len().div_ceil(plan.train.batch_size) as u64;
         total +=
             plan.train.epochs.saturating_sub(s.epoch) as u64 * steps + score_units(scored.len());

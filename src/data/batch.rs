@@ -21,6 +21,27 @@ pub enum Binarize {
     Dynamic,
 }
 
+impl Binarize {
+    /// Parses the flag spelling, `none` or `dynamic`.
+    pub fn parse(s: &str) -> Result<Binarize, String> {
+        match s {
+            "none" => Ok(Binarize::None),
+            "dynamic" => Ok(Binarize::Dynamic),
+            _ => Err(format!(
+                "unknown --binarize {s:?} (expected none or dynamic)"
+            )),
+        }
+    }
+
+    /// The flag spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Binarize::None => "none",
+            Binarize::Dynamic => "dynamic",
+        }
+    }
+}
+
 /// The RNG of epoch `epoch` of a run seeded with `seed`: a
 /// `Xoshiro256PlusPlus` seeded from `seed ^ epoch * 0x9E37_79B9_7F4A_7C15`.
 pub fn epoch_rng(seed: u64, epoch: usize) -> Xoshiro256PlusPlus {
