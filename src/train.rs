@@ -220,6 +220,7 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// The seed tutorial's recipe: RMSprop 1e-3, batch 32, 10 epochs.
     pub fn seed_recipe() -> TrainConfig {
+        let (adam_beta1, adam_eps) = adam_defaults(LrSchedule::Constant);
         TrainConfig {
             epochs: 10,
             batch_size: 32,
@@ -231,8 +232,8 @@ impl TrainConfig {
             binarize: Binarize::None,
             seed: 0,
             objective: Objective::Elbo,
-            adam_beta1: 0.9,
-            adam_eps: 1e-8,
+            adam_beta1,
+            adam_eps,
             output_bias: OutputBias::Zero,
         }
     }
