@@ -39,7 +39,7 @@ pub const ANCHOR_32D_AUROC: [f64; 10] =
 pub struct Args {
     /// The model and recipe: seed (784-512-2, RMSprop, batch 32), pytorch-example (784-400-20,
     /// Adam, batch 128) or iwae-paper (784-200-200-50 tanh, dynamic binarization, Adam, batch
-    /// 20, Burda et al.'s learning-rate schedule; 40 epochs unless --epochs says otherwise: the
+    /// 20, output bias at the data mean, Burda et al.'s learning-rate schedule; 40 epochs unless --epochs says otherwise: the
     /// schedule's first four stages). Other flags override it.
     #[arg(long, default_value = "seed")]
     preset: String,
@@ -52,6 +52,11 @@ pub struct Args {
     /// Targets: none (grey levels) or dynamic (binarized); scoring follows the model.
     #[arg(long)]
     binarize: Option<String>,
+    /// How the decoder's output bias starts: zero, or data-mean (the logit of each pixel's
+    /// mean over the model's training images). The preset's by default: data-mean for
+    /// iwae-paper, zero otherwise.
+    #[arg(long)]
+    output_bias: Option<String>,
     /// The scores to tabulate, comma-separated (default: all of them).
     #[arg(long, value_delimiter = ',')]
     scores: Option<Vec<String>>,
@@ -157,15 +162,10 @@ fn plan(args: &Args, input_dim: usize) -> Result<Plan, String> {
         model.latent = l;
     }
     if let Some(b) = &args.binarize {
-        train.binarize = match b.as_str() {
-            "none" => Binarize::None,
-            "dynamic" => Binarize::Dynamic,
-            _ => {
-                return Err(format!(
-                    "unknown --binarize {b:?} (expected none or dynamic)"
-                ));
-            }
-        };
+        train.binarize = Binarize::parse(b)?;
+    }
+    if let Some(o) = &args.output_bias {
+        train.output_bias = crate::train::OutputBias::parse(o)?;
     }
     train.seed = args.seed;
     model.validate()?;
