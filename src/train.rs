@@ -2,12 +2,14 @@
 //! training set in batches. The tape, the gradients and every buffer are reused from step to
 //! step, so a steady-state step does not allocate.
 
-use crate::data::{Binarize, ImageSet, epoch_rng, fill_batch, shuffle_into};
+mod inputs;
+
+use crate::data::{Binarize, ImageSet, epoch_rng, shuffle_into};
 use crate::iwae::iwae_loss;
 use crate::model::{Vae, loss};
 use autograd::{Adam, Gradients, Optimizer, RmsProp, Sgd, Tape};
+use inputs::StepInputs;
 use rand::rngs::Xoshiro256PlusPlus;
-use rand_distr::{Distribution, StandardNormal};
 use std::fmt;
 use std::time::Instant;
 
@@ -418,10 +420,10 @@ pub struct Trainer {
     tape: Tape,
     grads: Gradients,
     order: Vec<usize>,
-    pixels: Vec<f32>,
-    /// The batch repeated `k` times: the decoder's targets under the iwae objective.
-    tiled: Vec<f32>,
-    eps: Vec<f32>,
+    /// The inputs of the step under way.
+    inputs: StepInputs,
+    /// The next step's inputs, filled while this one runs ([`Trainer::train_epoch`]).
+    next: StepInputs,
 }
 
 /// Progress after each step: `(step, steps, running mean loss)`.
@@ -455,9 +457,8 @@ impl Trainer {
             tape: Tape::new(),
             grads,
             order: Vec::new(),
-            pixels: Vec::new(),
-            tiled: Vec::new(),
-            eps: Vec::new(),
+            inputs: StepInputs::default(),
+            next: StepInputs::default(),
         }
     }
 
@@ -479,18 +480,42 @@ impl Trainer {
         let steps = train.len().div_ceil(cfg.batch_size);
         let (mut sum, mut n) = (Losses::default(), 0usize);
         let order = std::mem::take(&mut self.order);
+        let batches: Vec<&[usize]> = order.chunks(cfg.batch_size).collect();
+        let latent = self.model.config.latent;
+        let diverged = |step: usize| {
+            move |detail| TrainError::Diverged {
+                epoch: epoch + 1,
+                step: step + 1,
+                detail,
+            }
+        };
         // The steps run with rayon's other workers spinning, so that each parallel product
-        // starts at once instead of waking a sleeping thread.
+        // starts at once instead of waking a sleeping thread; and while a step runs, a worker
+        // with nothing else to do fills the next step's inputs (`overlap`). They are drawn
+        // from `rng` in the order of the steps either way, so every value is the same.
         let run = autograd::kernels::with_hot_workers(|| {
-            for (step, indices) in order.chunks(cfg.batch_size).enumerate() {
+            if let Some(first) = batches.first() {
+                let filled = self.inputs.fill(train, first, &cfg, latent, &mut rng);
+                filled.map_err(diverged(0))?;
+            }
+            for (step, indices) in batches.iter().enumerate() {
                 let beta = cfg.beta_at(epoch, step, steps);
-                let l = self
-                    .step(train, indices, beta, &mut rng)
-                    .map_err(|detail| TrainError::Diverged {
-                        epoch: epoch + 1,
-                        step: step + 1,
-                        detail,
-                    })?;
+                let mut next = std::mem::take(&mut self.next);
+                let upcoming = batches.get(step + 1);
+                let rng = &mut rng;
+                let cfg = &cfg;
+                let ((next, filled), l) = autograd::kernels::overlap(
+                    move || {
+                        let filled =
+                            upcoming.map_or(Ok(()), |ix| next.fill(train, ix, cfg, latent, rng));
+                        (next, filled)
+                    },
+                    || self.step_on_inputs(train.dim(), beta),
+                );
+                self.next = next;
+                let l = l.map_err(diverged(step))?;
+                filled.map_err(diverged(step + 1))?;
+                std::mem::swap(&mut self.inputs, &mut self.next);
                 let b = indices.len() as f64;
                 sum.loss += l.loss * b;
                 sum.recon += l.recon * b;
@@ -522,20 +547,14 @@ impl Trainer {
         beta: f32,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Result<Losses, String> {
-        let (b, d, latent) = (indices.len(), set.dim(), self.model.config.latent);
-        self.pixels.resize(b * d, 0.0);
-        fill_batch(set, indices, &mut self.pixels, self.config.binarize, rng)
-            .map_err(|e| e.to_string())?;
-        let k = self.config.objective.samples();
-        self.eps.clear();
-        self.eps
-            .extend((0..k * b * latent).map(|_| -> f32 { StandardNormal.sample(rng) }));
-        if let Objective::Iwae { k } = self.config.objective {
-            self.tiled.clear();
-            for _ in 0..k {
-                self.tiled.extend_from_slice(&self.pixels);
-            }
-        }
+        let latent = self.model.config.latent;
+        self.inputs.fill(set, indices, &self.config, latent, rng)?;
+        self.step_on_inputs(set.dim(), beta)
+    }
+
+    /// [`Trainer::step`] on the inputs already filled (`d` pixels an image).
+    fn step_on_inputs(&mut self, d: usize, beta: f32) -> Result<Losses, String> {
+        let (b, latent) = (self.inputs.images, self.model.config.latent);
         let out = self.forward_backward(b, d, latent, beta, false);
         let finite = out.loss.is_finite() && self.grads.params_finite();
         if !finite {
@@ -565,15 +584,16 @@ impl Trainer {
         let tape = &self.tape;
         tape.clear();
         tape.set_anomaly_mode(anomaly);
-        let x = tape.constant_from(&self.pixels, &[b, d]);
+        let inputs = &self.inputs;
+        let x = tape.constant_from(&inputs.pixels, &[b, d]);
         let l = match self.config.objective {
             Objective::Elbo => {
-                let eps = tape.constant_from(&self.eps, &[b, latent]);
+                let eps = tape.constant_from(&inputs.eps, &[b, latent]);
                 loss(&self.model.forward(tape, x, eps), x, beta)
             }
             Objective::Iwae { k } => {
-                let targets = tape.constant_from(&self.tiled, &[k * b, d]);
-                let eps = tape.constant_from(&self.eps, &[k * b, latent]);
+                let targets = tape.constant_from(&inputs.tiled, &[k * b, d]);
+                let eps = tape.constant_from(&inputs.eps, &[k * b, latent]);
                 iwae_loss(&self.model, tape, x, targets, eps, k)
             }
         };

@@ -1,5 +1,6 @@
 //! The same seed gives bitwise the same model for any number of threads: gemm never splits k,
-//! and every random draw happens on the calling thread from (seed, epoch) streams.
+//! and every random draw comes from (seed, epoch) streams in the order of the steps, whichever
+//! thread makes it (a hot worker fills the next step's batch while a step runs).
 
 use vae::data::ImageSet;
 use vae::model::{Vae, VaeConfig};
@@ -87,4 +88,44 @@ fn the_iwae_preset_trains_bitwise_equal_on_one_and_two_threads() {
         let one = iwae_preset_bits(1, objective);
         assert!(one == iwae_preset_bits(2, objective), "{objective:?}");
     }
+}
+
+/// An epoch is its steps one after another: `train_epoch`, which fills each next batch on a
+/// hot worker while a step runs, gives bitwise the parameters of `Trainer::step` called on
+/// each batch in turn with the epoch's order and random stream (dynamic binarization and the
+/// noise both draw from it).
+#[test]
+fn an_epoch_on_two_threads_is_its_steps_in_turn() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let set = images(130); // batches of 20, the last one of 10
+    let bits = |t: &Trainer| -> Vec<u32> {
+        let p = t.model.params.iter();
+        p.flat_map(|(_, _, p)| p.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+            .collect()
+    };
+    let fresh = || {
+        let (model, train) = vae::cli::preset("iwae-paper", 784).expect("preset");
+        Trainer::new(Vae::new(model, 9), train)
+    };
+    let (epoch, steps) = pool.install(|| {
+        let mut t = fresh();
+        t.train_epoch(&set, 1, &mut |_, _, _| {}).expect("finite");
+        let epoch = bits(&t);
+        let mut t = fresh();
+        let cfg = t.config.clone();
+        t.opt.set_lr(cfg.schedule.lr(cfg.lr, 1));
+        let mut order = Vec::new();
+        vae::data::shuffle_into(&mut order, set.len(), cfg.seed, 1);
+        let mut rng = vae::data::epoch_rng(cfg.seed ^ 0x05ee_d0f4_015e, 1);
+        let batches: Vec<&[usize]> = order.chunks(cfg.batch_size).collect();
+        for (step, indices) in batches.iter().enumerate() {
+            let beta = cfg.beta_at(1, step, batches.len());
+            t.step(&set, indices, beta, &mut rng).expect("finite");
+        }
+        (epoch, bits(&t))
+    });
+    assert!(epoch == steps);
 }

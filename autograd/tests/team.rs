@@ -1,10 +1,11 @@
 //! Hot workers (`autograd::kernels::with_hot_workers`): the same bits as
 //! without them, for any pool size and whether or not the caller is a pool
-//! thread; other rayon work inside still completes; nesting is harmless.
+//! thread; other rayon work inside still completes; nesting is harmless; a background job
+//! (`overlap`) runs once, on a free worker, and its result and panics come back.
 #![cfg(all(feature = "fast", feature = "internals"))]
 
 use autograd::kernels::fast::internals as elementwise;
-use autograd::kernels::{Kernel, gemm_with, with_hot_workers};
+use autograd::kernels::{Kernel, gemm_with, overlap, with_hot_workers};
 use rayon::prelude::*;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -191,4 +192,66 @@ fn bce_loops_split_over_hot_workers_give_the_same_bits() {
         let hot = pool(threads).install(|| with_hot_workers(run));
         assert!(same_bits(&cold.0, &hot.0) && same_bits(&cold.1, &hot.1));
     }
+}
+
+#[test]
+fn a_background_job_runs_once_on_a_free_worker_and_both_results_come_back() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let p = pool(2);
+    let runs = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let (on_worker, (a, b)) = p.install(|| {
+        with_hot_workers(|| {
+            let caller = std::thread::current().id();
+            // `f` waits (up to 10 s) for the job: the owner runs it only after `f`, so only a
+            // worker can have run it by then.
+            let (ran_on, waited) = overlap(
+                || {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    done.store(true, Ordering::Release);
+                    std::thread::current().id()
+                },
+                || {
+                    let start = Instant::now();
+                    while !done.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(10)
+                    {
+                        std::hint::spin_loop();
+                    }
+                    done.load(Ordering::Acquire)
+                },
+            );
+            assert!(waited, "no worker took the job");
+            // Many short pairs, products on both sides: each job runs once, whoever runs it.
+            let mut last = (Vec::new(), Vec::new());
+            for _ in 0..50 {
+                last = overlap(
+                    || {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        product(20, 200, 50, true)
+                    },
+                    || product(32, 784, 512, true),
+                );
+            }
+            (ran_on != caller, last)
+        })
+    });
+    assert!(on_worker);
+    assert_eq!(runs.load(Ordering::Relaxed), 51);
+    let want = pool(1).install(|| (product(20, 200, 50, true), product(32, 784, 512, true)));
+    assert!(same_bits(&a, &want.0) && same_bits(&b, &want.1));
+}
+
+#[test]
+fn overlap_nested_outside_a_team_and_panicking() {
+    // Outside a team, and nested inside another overlap's `f`: both run, in the caller.
+    assert_eq!(overlap(|| 6, || 7), (6, 7));
+    let got = pool(2)
+        .install(|| with_hot_workers(|| overlap(|| 1, || overlap(|| 2, || overlap(|| 3, || 4)))));
+    assert_eq!(got, (1, (2, (3, 4))));
+    // A panicking job reaches the caller, wherever it ran.
+    let r = std::panic::catch_unwind(|| {
+        pool(2).install(|| with_hot_workers(|| overlap(|| panic!("job"), || 1)))
+    });
+    assert!(r.is_err());
 }

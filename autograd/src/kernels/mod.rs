@@ -42,8 +42,8 @@ mod choice;
 pub use choice::{Kernel, UnknownKernel, default_kernel};
 #[cfg(feature = "fast")]
 pub use fast::{
-    avx2_available, flush_subnormals, flush_subnormals_this_thread, subnormals_flushed_this_thread,
-    with_hot_workers,
+    avx2_available, flush_subnormals, flush_subnormals_this_thread, overlap,
+    subnormals_flushed_this_thread, with_hot_workers,
 };
 use layout::{MatMut, MatRef};
 
@@ -64,6 +64,15 @@ pub(crate) use fast::elementwise::vectorized;
 #[cfg(not(feature = "fast"))]
 pub fn with_hot_workers<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+/// Runs `f`, then `background`, and returns what each returns. The two must not depend on
+/// each other's effects. (The `fast` build runs `background` on a hot worker, when one is
+/// free, while `f` runs: `fast/team.rs`.)
+#[cfg(not(feature = "fast"))]
+pub fn overlap<A: Send, B>(background: impl FnOnce() -> A + Send, f: impl FnOnce() -> B) -> (A, B) {
+    let b = f();
+    (background(), b)
 }
 
 /// `C <- alpha * A * B + beta * C` with the process default kernel

@@ -18,7 +18,8 @@
 //! * `elementwise.rs` — the optimizers' updates and the BCE loops compiled for AVX2+FMA from
 //!   the same scalar formulas the reference build runs (`optim/*.rs`, `ops/loss.rs`);
 //! * `team.rs`, `pieces.rs` — hot workers that keep a training step on both cores, and how
-//!   work is split over them;
+//!   work is split over them; a free worker also takes a background job (`overlap`: the
+//!   trainer fills the next batch that way);
 //! * `tanh.rs` — `tanh` in branch-free f32 arithmetic, vectorised (libm's scalar `tanhf` in the
 //!   reference build), within a stated bound of the exact value;
 //! * `flush.rs` — flushing subnormal floats to zero (FTZ/DAZ).
@@ -46,7 +47,7 @@ pub use flush::{flush_subnormals, flush_subnormals_this_thread, subnormals_flush
 pub(crate) use fused::{gemm_update, gemm_update_streams};
 pub use route::{Route, route};
 pub(crate) use tanh::tanh_into;
-pub use team::with_hot_workers;
+pub use team::{overlap, with_hot_workers};
 
 use super::layout::{MatMut, MatRef};
 

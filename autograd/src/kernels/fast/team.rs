@@ -26,10 +26,18 @@
 //! the live one. Nothing waits for a worker to arrive: with no worker
 //! spinning (say, one still picking up its task) the owner runs every piece
 //! itself.
+//!
+//! ## Background work
+//! [`overlap`] posts one job that a spinning worker runs when no region has a
+//! piece left for it, while the owner goes on (a training step prepares the
+//! next batch this way). A second word holds its state: posted, claimed,
+//! done. The owner or a worker claims it by compare-and-swap; the owner then
+//! waits until it is done before it returns, so the job's borrows never
+//! outlive the call. With no worker free (or none at all) the owner runs it.
 
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// A parallel region's work: called once per piece index.
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
@@ -62,11 +70,29 @@ struct Team {
     panicked: AtomicBool,
     /// Workers that have started spinning.
     arrived: AtomicUsize,
+    /// The background job's state: [`IDLE`], [`POSTED`], [`CLAIMED`] or [`DONE`].
+    background: AtomicU8,
+    /// The background job while it is posted or claimed; see the module docs.
+    background_job: UnsafeCell<Option<&'static (dyn Fn() + Sync)>>,
+    /// Set when the background job panicked on a worker; the owner re-raises it.
+    background_panicked: AtomicBool,
 }
+
+/// No background job.
+const IDLE: u8 = 0;
+/// A background job waits for a thread to claim it.
+const POSTED: u8 = 1;
+/// A thread runs the background job.
+const CLAIMED: u8 = 2;
+/// The background job has run.
+const DONE: u8 = 3;
 
 // SAFETY: `job` is written only by the owner while no piece of a job is
 // claimed-but-unfinished, and read by a worker only after it has claimed a
-// piece of that job (see the module docs); everything else is atomic.
+// piece of that job (see the module docs); `background_job` is written only by
+// the owner while no background job is posted or claimed, and read only by the
+// thread that moved `background` from POSTED to CLAIMED; everything else is
+// atomic.
 unsafe impl Sync for Team {}
 
 thread_local! {
@@ -146,6 +172,10 @@ impl Team {
                 idle = 0;
                 continue;
             }
+            if self.run_background() {
+                idle = 0;
+                continue;
+            }
             idle = idle.saturating_add(1);
             if idle >= SPINS_BEFORE_YIELD {
                 std::thread::yield_now();
@@ -153,6 +183,64 @@ impl Team {
                 std::hint::spin_loop();
             }
         }
+    }
+
+    /// Claims the posted background job, if there is one, and runs it. Returns whether it did.
+    fn run_background(&self) -> bool {
+        if self.background.load(Ordering::Relaxed) != POSTED
+            || self
+                .background
+                .compare_exchange(POSTED, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        // SAFETY: this thread moved the job from POSTED to CLAIMED, so the owner
+        // wrote it before (ordered by the acquire) and will not replace it until
+        // this thread stores DONE.
+        let job = unsafe { (*self.background_job.get()).expect("a posted job") };
+        if catch_unwind(AssertUnwindSafe(job)).is_err() {
+            self.background_panicked.store(true, Ordering::Relaxed);
+        }
+        self.background.store(DONE, Ordering::Release);
+        true
+    }
+
+    /// Posts `job` for a worker, runs `f`, then runs `job` here unless a worker has taken it,
+    /// and returns once it is done.
+    fn overlap<R>(&self, job: &(dyn Fn() + Sync), f: impl FnOnce() -> R) -> R {
+        // SAFETY: no background job is posted or claimed (the previous call waited for its
+        // job to be done and reset the state), so no thread reads the slot; the lifetime is
+        // erased only until this call returns, after the job has run.
+        unsafe {
+            *self.background_job.get() = Some(std::mem::transmute::<
+                &(dyn Fn() + Sync),
+                &'static (dyn Fn() + Sync),
+            >(job));
+        }
+        self.background.store(POSTED, Ordering::Release);
+        // The job is still run, and waited for, if `f` panics.
+        struct Finish<'a>(&'a Team);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                let team = self.0;
+                team.run_background();
+                while team.background.load(Ordering::Acquire) != DONE {
+                    std::hint::spin_loop();
+                }
+                // SAFETY: the job is done; nobody else reads the slot until the next post.
+                unsafe { *team.background_job.get() = None };
+                team.background.store(IDLE, Ordering::Relaxed);
+            }
+        }
+        let r = {
+            let _finish = Finish(self);
+            f()
+        };
+        if self.background_panicked.swap(false, Ordering::Relaxed) {
+            panic!("a background job on a hot worker panicked");
+        }
+        r
     }
 
     /// Runs `f(0..pieces)` over the owner and the spinning workers.
@@ -207,6 +295,9 @@ pub fn with_hot_workers<R>(f: impl FnOnce() -> R) -> R {
         busy: AtomicBool::new(false),
         panicked: AtomicBool::new(false),
         arrived: AtomicUsize::new(0),
+        background: AtomicU8::new(IDLE),
+        background_job: UnsafeCell::new(None),
+        background_panicked: AtomicBool::new(false),
     };
     // The caller's thread counts as one of the pool's threads when it is one
     // of them; otherwise one worker stays free for any other rayon work.
@@ -264,4 +355,38 @@ pub(crate) fn try_run(pieces: usize, f: Job<'_>) -> bool {
 /// Whether this thread owns hot workers now (its parallel regions start at once).
 pub(crate) fn is_hot() -> bool {
     CURRENT.with(|c| !c.get().is_null())
+}
+
+/// Runs `background` and `f`, and returns what each returns: `background` on a hot worker
+/// when this thread owns a team ([`with_hot_workers`]) and a worker is free to take it before
+/// `f` has finished, on this thread after `f` otherwise. The two must not depend on each
+/// other's effects; `background` should be short and not use parallel kernels (a worker runs
+/// it with no team of its own, so its products would run on that worker alone).
+pub fn overlap<A: Send, B>(background: impl FnOnce() -> A + Send, f: impl FnOnce() -> B) -> (A, B) {
+    let team = CURRENT.with(|c| c.get());
+    if team.is_null() {
+        let b = f();
+        return (background(), b);
+    }
+    // SAFETY: as in `try_run`: the team outlives this call, on this thread's stack.
+    let team = unsafe { &*team };
+    if team.background.load(Ordering::Relaxed) != IDLE {
+        // Called inside another `overlap`'s `f`: one background job at a time.
+        let b = f();
+        return (background(), b);
+    }
+    let slot = std::sync::Mutex::new((Some(background), None));
+    let job = || {
+        let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = s.0.take() {
+            s.1 = Some(g());
+        }
+    };
+    let b = team.overlap(&job, f);
+    let a = slot
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .1
+        .expect("the background job ran");
+    (a, b)
 }
