@@ -493,18 +493,22 @@ impl Trainer {
         // starts at once instead of waking a sleeping thread; and while a step runs, a worker
         // with nothing else to do fills the next step's inputs (`overlap`). They are drawn
         // from `rng` in the order of the steps either way, so every value is the same.
+        // A batch that cannot be filled is reported when its step comes.
+        let data_error = |step: usize| {
+            move |e| TrainError::Data(format!("epoch {}, step {}: {e}", epoch + 1, step + 1))
+        };
         let run = autograd::kernels::with_hot_workers(|| {
-            if let Some(first) = batches.first() {
-                let filled = self.inputs.fill(train, first, &cfg, latent, &mut rng);
-                filled.map_err(diverged(0))?;
-            }
+            let mut filled = batches.first().map_or(Ok(()), |first| {
+                self.inputs.fill(train, first, &cfg, latent, &mut rng)
+            });
             for (step, indices) in batches.iter().enumerate() {
+                std::mem::replace(&mut filled, Ok(())).map_err(data_error(step))?;
                 let beta = cfg.beta_at(epoch, step, steps);
                 let mut next = std::mem::take(&mut self.next);
                 let upcoming = batches.get(step + 1);
                 let rng = &mut rng;
                 let cfg = &cfg;
-                let ((next, filled), l) = autograd::kernels::overlap(
+                let ((next, next_filled), l) = autograd::kernels::overlap(
                     move || {
                         let filled =
                             upcoming.map_or(Ok(()), |ix| next.fill(train, ix, cfg, latent, rng));
@@ -513,8 +517,8 @@ impl Trainer {
                     || self.step_on_inputs(train.dim(), beta),
                 );
                 self.next = next;
+                filled = next_filled;
                 let l = l.map_err(diverged(step))?;
-                filled.map_err(diverged(step + 1))?;
                 std::mem::swap(&mut self.inputs, &mut self.next);
                 let b = indices.len() as f64;
                 sum.loss += l.loss * b;

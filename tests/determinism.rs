@@ -129,3 +129,32 @@ fn an_epoch_on_two_threads_is_its_steps_in_turn() {
     });
     assert!(epoch == steps);
 }
+
+/// A set whose pixels do not match its shape cannot be batched: the epoch stops with a data
+/// error naming the step, on one thread and on hot workers alike, and no step runs.
+#[test]
+fn a_set_that_cannot_be_batched_is_a_data_error() {
+    let mut bad = images(50);
+    bad.images.pop();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        let (e, steps) = pool.install(|| {
+            let (model, train) = vae::cli::preset("iwae-paper", 784).expect("preset");
+            let mut t = Trainer::new(Vae::new(model, 1), train);
+            let mut steps = 0;
+            let e = t
+                .train_epoch(&bad, 0, &mut |_, _, _| steps += 1)
+                .expect_err("a bad set trains");
+            (e, steps)
+        });
+        assert_eq!(steps, 0, "{threads} threads");
+        let e = e.to_string();
+        assert!(
+            e.starts_with("data error: epoch 1, step 1:") && e.contains("pixel bytes"),
+            "{e}"
+        );
+    }
+}

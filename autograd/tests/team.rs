@@ -249,9 +249,23 @@ fn overlap_nested_outside_a_team_and_panicking() {
     let got = pool(2)
         .install(|| with_hot_workers(|| overlap(|| 1, || overlap(|| 2, || overlap(|| 3, || 4)))));
     assert_eq!(got, (1, (2, (3, 4))));
-    // A panicking job reaches the caller, wherever it ran.
-    let r = std::panic::catch_unwind(|| {
-        pool(2).install(|| with_hot_workers(|| overlap(|| panic!("job"), || 1)))
+    // A panicking job reaches the caller with its message, wherever it ran; the team goes on.
+    let p = pool(2);
+    p.install(|| {
+        with_hot_workers(|| {
+            for _ in 0..20 {
+                let r = std::panic::catch_unwind(|| overlap(|| panic!("the job"), || 1));
+                let payload = r.expect_err("the job's panic");
+                assert_eq!(payload.downcast_ref::<&str>(), Some(&"the job"));
+                // When `f` panics too, its panic goes on and the job's is dropped: the next
+                // overlap is clean.
+                let r = std::panic::catch_unwind(|| {
+                    overlap(|| panic!("the job"), || -> i32 { panic!("f") })
+                });
+                let payload = r.expect_err("f's panic");
+                assert_eq!(payload.downcast_ref::<&str>(), Some(&"f"));
+                assert_eq!(overlap(|| 2, || 3), (2, 3));
+            }
+        })
     });
-    assert!(r.is_err());
 }

@@ -35,8 +35,10 @@
 //! waits until it is done before it returns, so the job's borrows never
 //! outlive the call. With no worker free (or none at all) the owner runs it.
 
+use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// A parallel region's work: called once per piece index.
@@ -74,8 +76,8 @@ struct Team {
     background: AtomicU8,
     /// The background job while it is posted or claimed; see the module docs.
     background_job: UnsafeCell<Option<&'static (dyn Fn() + Sync)>>,
-    /// Set when the background job panicked on a worker; the owner re-raises it.
-    background_panicked: AtomicBool,
+    /// The background job's panic, wherever it ran; the owner re-raises it.
+    background_panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 /// No background job.
@@ -199,8 +201,11 @@ impl Team {
         // wrote it before (ordered by the acquire) and will not replace it until
         // this thread stores DONE.
         let job = unsafe { (*self.background_job.get()).expect("a posted job") };
-        if catch_unwind(AssertUnwindSafe(job)).is_err() {
-            self.background_panicked.store(true, Ordering::Relaxed);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+            *self
+                .background_panic
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(payload);
         }
         self.background.store(DONE, Ordering::Release);
         true
@@ -231,16 +236,29 @@ impl Team {
                 // SAFETY: the job is done; nobody else reads the slot until the next post.
                 unsafe { *team.background_job.get() = None };
                 team.background.store(IDLE, Ordering::Relaxed);
+                if std::thread::panicking() {
+                    // `f` panicked: that panic goes on; the job's, if any, is dropped.
+                    team.take_background_panic();
+                }
             }
         }
         let r = {
             let _finish = Finish(self);
             f()
         };
-        if self.background_panicked.swap(false, Ordering::Relaxed) {
-            panic!("a background job on a hot worker panicked");
+        if let Some(payload) = self.take_background_panic() {
+            std::panic::resume_unwind(payload);
         }
         r
+    }
+
+    /// The background job's panic, if it panicked, taken out.
+    fn take_background_panic(&self) -> Option<Box<dyn Any + Send>> {
+        let mut panic = self
+            .background_panic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        panic.take()
     }
 
     /// Runs `f(0..pieces)` over the owner and the spinning workers.
@@ -297,7 +315,7 @@ pub fn with_hot_workers<R>(f: impl FnOnce() -> R) -> R {
         arrived: AtomicUsize::new(0),
         background: AtomicU8::new(IDLE),
         background_job: UnsafeCell::new(None),
-        background_panicked: AtomicBool::new(false),
+        background_panic: Mutex::new(None),
     };
     // The caller's thread counts as one of the pool's threads when it is one
     // of them; otherwise one worker stays free for any other rayon work.
@@ -360,8 +378,10 @@ pub(crate) fn is_hot() -> bool {
 /// Runs `background` and `f`, and returns what each returns: `background` on a hot worker
 /// when this thread owns a team ([`with_hot_workers`]) and a worker is free to take it before
 /// `f` has finished, on this thread after `f` otherwise. The two must not depend on each
-/// other's effects; `background` should be short and not use parallel kernels (a worker runs
-/// it with no team of its own, so its products would run on that worker alone).
+/// other's effects. `background` must not use rayon (the kernels' parallel regions included):
+/// on a worker it runs inside the worker's spinning task, and a worker that took part of a
+/// `rayon::join` there could end up waiting on a task that never ends. A panic in it reaches
+/// the caller, after `f` has returned.
 pub fn overlap<A: Send, B>(background: impl FnOnce() -> A + Send, f: impl FnOnce() -> B) -> (A, B) {
     let team = CURRENT.with(|c| c.get());
     if team.is_null() {
