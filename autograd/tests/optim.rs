@@ -117,3 +117,89 @@ fn state_round_trips() {
     assert_eq!(fresh.state(&store), state);
     assert!(fresh.load_state(&store, 1, &state[..1]).is_err());
 }
+
+/// Every parameter of a store is updated exactly as if it were alone, whether its update is
+/// split over threads (200,000 elements) or not, on hot workers; a parameter that did not
+/// reach the loss is left as it was.
+#[test]
+fn every_parameter_is_updated_as_if_alone() {
+    let sizes = |count: usize| -> Vec<usize> {
+        (0..count)
+            .map(|i| {
+                if i % 7 == 1 {
+                    200_000
+                } else {
+                    1 + (i * 37) % 50
+                }
+            })
+            .collect()
+    };
+    let values = |n: usize, seed: usize| -> Vec<f32> {
+        (0..n)
+            .map(|j| ((j * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    };
+    let used = |i: usize| i % 5 != 4;
+    let optimizers: [fn() -> Box<dyn Optimizer>; 4] = [
+        || Box::new(Sgd::new(0.1, 0.0)),
+        || Box::new(Sgd::new(0.1, 0.9)),
+        || Box::new(RmsProp::new(0.01)),
+        || Box::new(Adam::new(0.1)),
+    ];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for count in [9, 70] {
+        let sizes = sizes(count);
+        for (o, make) in optimizers.iter().enumerate() {
+            // The store holds `Rc`s: it lives on the pool's thread.
+            let updated = pool.install(|| {
+                let mut store = ParamStore::new();
+                let ids: Vec<_> = (sizes.iter().enumerate())
+                    .map(|(i, &n)| {
+                        store.add(&format!("p{i}"), Tensor::from_vec(values(n, i), &[n]))
+                    })
+                    .collect();
+                let mut opt = make();
+                let tape = Tape::new();
+                for _ in 0..2 {
+                    let mut loss = None;
+                    for (i, &id) in ids.iter().enumerate().filter(|&(i, _)| used(i)) {
+                        let c =
+                            tape.constant(Tensor::from_vec(values(sizes[i], i + 100), &[sizes[i]]));
+                        let term = (tape.param(&store, id) * c).sum();
+                        loss = Some(match loss {
+                            None => term,
+                            Some(l) => l + term,
+                        });
+                    }
+                    let g = tape.backward(loss.unwrap());
+                    tape.clear();
+                    autograd::kernels::with_hot_workers(|| opt.step(&mut store, &g));
+                }
+                let values: Vec<Vec<f32>> =
+                    ids.iter().map(|&id| store.get(id).data.clone()).collect();
+                values
+            });
+            for (i, got) in updated.iter().enumerate() {
+                let want = if used(i) {
+                    one_step(
+                        &mut *make(),
+                        &values(sizes[i], i),
+                        &values(sizes[i], i + 100),
+                        2,
+                    )
+                } else {
+                    values(sizes[i], i)
+                };
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{count} parameters, optimizer {o}, parameter {i}"
+                );
+            }
+        }
+    }
+}
