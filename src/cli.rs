@@ -153,7 +153,7 @@ impl EvalEvery {
     fn due(self, epoch: usize, epochs: usize, schedule: LrSchedule) -> bool {
         epoch == epochs
             || match self {
-                EvalEvery::Epochs(n) => epoch % n == 0,
+                EvalEvery::Epochs(n) => epoch.is_multiple_of(n),
                 EvalEvery::Stage => schedule.stage_ends(epoch),
             }
     }
@@ -294,22 +294,22 @@ fn check_flags(args: &Args) -> Result<(), String> {
             _ => {}
         }
     }
-    if let Some(h) = &args.hidden {
-        if h.is_empty() || h.iter().any(|&x| x == 0 || x > 1 << 16) {
-            return Err(format!(
-                "--hidden sizes must be between 1 and 65536, got {h:?}"
-            ));
-        }
+    if let Some(h) = &args.hidden
+        && (h.is_empty() || h.iter().any(|&x| x == 0 || x > 1 << 16))
+    {
+        return Err(format!(
+            "--hidden sizes must be between 1 and 65536, got {h:?}"
+        ));
     }
-    if let Some(lr) = args.lr {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(format!("--lr must be a positive finite number, got {lr}"));
-        }
+    if let Some(lr) = args.lr
+        && !(lr.is_finite() && lr > 0.0)
+    {
+        return Err(format!("--lr must be a positive finite number, got {lr}"));
     }
-    if let Some(d) = args.exclude_digit {
-        if d > 9 {
-            return Err(format!("--exclude-digit must be 0 to 9, got {d}"));
-        }
+    if let Some(d) = args.exclude_digit
+        && d > 9
+    {
+        return Err(format!("--exclude-digit must be 0 to 9, got {d}"));
     }
     if let Some(e) = &args.eval_every {
         EvalEvery::parse(e)?;
@@ -401,10 +401,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
+            && rayon::current_num_threads() != n
         {
-            if rayon::current_num_threads() != n {
-                return Err(format!("cannot set --threads {n}: {e}"));
-            }
+            return Err(format!("cannot set --threads {n}: {e}"));
         }
     }
     // The whole run executes on a worker of rayon's pool, so every gemm split is a join
@@ -478,7 +477,7 @@ fn train(args: &Args) -> Result<(), String> {
             cfg.epochs,
         );
         let mut on_step = |step: usize, _steps: usize, loss: f64| {
-            if step % 25 == 0 {
+            if step.is_multiple_of(25) {
                 bar.set_position(step as u64);
                 bar.set_message(format!("loss {loss:.2}"));
             }
@@ -642,10 +641,10 @@ fn refuse_changes(
 ) -> Result<(), String> {
     let mut wrong = Vec::new();
     let mut check = |flag: &str, given: Option<String>, saved: String| {
-        if let Some(g) = given {
-            if g != saved {
-                wrong.push(format!("{flag} {g} (the checkpoint has {saved})"));
-            }
+        if let Some(g) = given
+            && g != saved
+        {
+            wrong.push(format!("{flag} {g} (the checkpoint has {saved})"));
         }
     };
     let list = |h: &[usize]| {

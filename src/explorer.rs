@@ -79,10 +79,10 @@ pub fn render(page: &Explorer<'_>) -> Result<String, String> {
             cfg.latent
         ));
     }
-    if let Some(l) = page.labels {
-        if l.len() != n {
-            return Err(format!("explorer: {} labels for {n} test points", l.len()));
-        }
+    if let Some(l) = page.labels
+        && l.len() != n
+    {
+        return Err(format!("explorer: {} labels for {n} test points", l.len()));
     }
     let layers = decoder_layers(page.model)?
         .iter()

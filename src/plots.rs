@@ -221,7 +221,7 @@ pub fn latent_scatter(
     points: &[f32],
     labels: Option<&[u8]>,
 ) -> Result<(), RenderError> {
-    if points.len() % 2 != 0 {
+    if !points.len().is_multiple_of(2) {
         return Err(RenderError::new(
             path,
             format!("{} coordinates do not make 2-d points", points.len()),

@@ -121,7 +121,7 @@ impl LrSchedule {
                     i += 1;
                     end += 3usize.pow(i);
                 }
-                epoch == end || (epoch > end && (epoch - end) % 3usize.pow(7) == 0)
+                epoch == end || (epoch > end && (epoch - end).is_multiple_of(3usize.pow(7)))
             }
         }
     }

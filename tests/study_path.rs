@@ -89,19 +89,19 @@ fn reading_md_states_each_files_line_count() {
         }
     }
     println!("{total:>6}  total over {} files", rows.len());
-    if let Some(stated) = stated_figure(&text, "Total") {
-        if stated != total {
-            wrong.push(format!(
-                "docs/READING.md: `Total: {stated} lines`, counts {total}"
-            ));
-        }
+    if let Some(stated) = stated_figure(&text, "Total")
+        && stated != total
+    {
+        wrong.push(format!(
+            "docs/READING.md: `Total: {stated} lines`, counts {total}"
+        ));
     }
-    if let Some(budget) = stated_figure(&text, "Budget") {
-        if total > budget {
-            wrong.push(format!(
-                "the study path counts {total} lines, over its budget of {budget}"
-            ));
-        }
+    if let Some(budget) = stated_figure(&text, "Budget")
+        && total > budget
+    {
+        wrong.push(format!(
+            "the study path counts {total} lines, over its budget of {budget}"
+        ));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -533,7 +533,7 @@ fn train_digit(
         bar.set_message(format!("training epoch {}/{epochs}", epoch + 1));
         let mut last = 0usize;
         let mut on_step = |step: usize, _steps: usize, _loss: f64| {
-            if step % 25 == 0 {
+            if step.is_multiple_of(25) {
                 bar.inc((step - last) as u64);
                 last = step;
             }

@@ -72,10 +72,10 @@ pub fn run(args: &Args) -> Result<(), String> {
             args.samples
         ));
     }
-    if let Some(d) = args.digit {
-        if d > 9 {
-            return Err(format!("--digit must be 0 to 9, got {d}"));
-        }
+    if let Some(d) = args.digit
+        && d > 9
+    {
+        return Err(format!("--digit must be 0 to 9, got {d}"));
     }
     if args.limit == Some(0) {
         return Err("--limit must be at least 1".into());

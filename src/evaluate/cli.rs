@@ -85,10 +85,9 @@ pub fn set_threads(threads: Option<usize>) -> Result<(), String> {
     if let Err(e) = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()
+        && rayon::current_num_threads() != n
     {
-        if rayon::current_num_threads() != n {
-            return Err(format!("cannot set --threads {n}: {e}"));
-        }
+        return Err(format!("cannot set --threads {n}: {e}"));
     }
     Ok(())
 }

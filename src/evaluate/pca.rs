@@ -25,7 +25,7 @@ pub struct Pca {
 /// The mean row and the covariance (divided by `n - 1`, at least 1) of `n` rows `dim` wide, in
 /// `f64`.
 pub fn mean_and_covariance(x: &[f32], dim: usize) -> (Vec<f64>, Vec<f64>) {
-    assert!(dim > 0 && x.len() % dim == 0);
+    assert!(dim > 0 && x.len().is_multiple_of(dim));
     let n = x.len() / dim;
     let mut mean = vec![0.0f64; dim];
     for row in x.chunks_exact(dim) {

@@ -23,7 +23,7 @@ const BLOCK: usize = 256;
 /// # Panics
 /// If the sizes disagree or `k` is not below `n / 2` (the normalisation needs `2n - 3k - 1 > 0`).
 pub fn trustworthiness(x: &[f32], dx: usize, y: &[f32], dy: usize, k: usize) -> f64 {
-    assert!(dx > 0 && dy > 0 && x.len() % dx == 0);
+    assert!(dx > 0 && dy > 0 && x.len().is_multiple_of(dx));
     let n = x.len() / dx;
     assert_eq!(y.len(), n * dy, "the embedding must hold the same points");
     assert!(

@@ -282,7 +282,11 @@ pub(crate) unsafe fn strided_tile(
             }
         };
     }
-    match (cols <= 8, b_padded || cols % 8 == 0, !ks.is_empty()) {
+    match (
+        cols <= 8,
+        b_padded || cols.is_multiple_of(8),
+        !ks.is_empty(),
+    ) {
         (false, true, false) => go!(2, false, DENSE),
         (false, false, false) => go!(2, true, DENSE),
         (true, true, false) => go!(1, false, DENSE),

@@ -10,7 +10,8 @@
 //! * `route.rs` — **the door**: [`route`] picks the route of each product under
 //!   [`Kernel::Auto`](crate::kernels::Kernel::Auto) from its shape and strides, as a table;
 //! * `avx2.rs`, `pack_avx2.rs` — the 6x16 AVX2+FMA micro-kernel and its packers, inside the
-//!   same Goto/BLIS loops as the portable kernel (`blocked.rs`);
+//!   same Goto/BLIS loops as the portable kernel (`blocked.rs`); `avx512.rs` — a 12x16 tile
+//!   over the same packed panels for CPUs with AVX-512F, bitwise the AVX2 kernel's result;
 //! * `small.rs`, `shallow.rs`, `sparse.rs`, `dot.rs` — products that skip packing: small or
 //!   skinny shapes, `k <= 4`, rows of zeros left out, few rows times a column-major `B`;
 //! * `fused.rs` — a weight gradient `dW = Gᵀ·X` streamed into the optimizer block by block
@@ -28,6 +29,7 @@
 //! other than `auto` turns the routes, the streamed weight gradients included, off.
 
 mod avx2;
+mod avx512;
 mod deferred;
 mod dot;
 pub(crate) mod elementwise;
@@ -182,6 +184,11 @@ pub(crate) fn gemm_auto(
         Route::Small => small::gemm(m, k, n, alpha, a, b, beta, c),
         // Cᵀ = Bᵀ·Aᵀ: the same sums, with the roles of the operands swapped.
         Route::SmallTransposed => small::gemm(n, k, m, alpha, b.t(), a.t(), beta, c.t()),
+        // On a CPU with AVX-512F, the same blocked loops with a 12 x 16 zmm tile (bitwise the
+        // AVX2 kernel's result, `avx512.rs`).
+        Route::Avx2Blocked if avx512::available() => {
+            avx512::gemm_blocked(m, k, n, alpha, a, b, beta, c)
+        }
         Route::Avx2Blocked => avx2::gemm_blocked(m, k, n, alpha, a, b, beta, c),
         Route::PortableBlocked => super::blocked::gemm_portable(m, k, n, alpha, a, b, beta, c),
     }
