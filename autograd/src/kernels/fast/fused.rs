@@ -12,6 +12,7 @@
 //! through a stored gradient; the tests check it.
 
 use super::avx2::{Avx2, MR, NR, indexed_tile};
+use super::avx512::{self, Avx512};
 use super::elementwise::{Shared, all_finite_serial, update_chunks};
 use super::pieces;
 use super::route::{Route, route};
@@ -217,19 +218,19 @@ unsafe fn rows_then(
             let a_sparse = a_maskable && sparse::panel_masks(MR, k, pa_used, &mut a_rows[..strips]);
             let skip = a_maskable && (a_sparse || b_sparse);
             if !skip {
+                // The AVX-512F tile where there is one: bitwise the AVX2 tile's sums.
+                let wide = avx512::available();
                 for jr in (0..n).step_by(NR) {
-                    // SAFETY: panel jr / NR of the packed B; (0, jr) + mc x cols of the block.
+                    let (bp, cols) = (pb[jr * k..].as_ptr(), NR.min(n - jr));
+                    // SAFETY: panel jr / NR of the packed B; (0, jr) + mc x cols of the block;
+                    // AVX-512F checked for the wide tile.
                     unsafe {
-                        row_of_tiles::<Avx2>(
-                            mc,
-                            k,
-                            pa,
-                            pb[jr * k..].as_ptr(),
-                            1.0,
-                            0.0,
-                            c.at(0, jr),
-                            NR.min(n - jr),
-                        )
+                        let tile = c.at(0, jr);
+                        if wide {
+                            row_of_tiles::<Avx512>(mc, k, pa, bp, 1.0, 0.0, tile, cols)
+                        } else {
+                            row_of_tiles::<Avx2>(mc, k, pa, bp, 1.0, 0.0, tile, cols)
+                        }
                     };
                 }
                 consume(ic, block);
