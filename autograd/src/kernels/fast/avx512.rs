@@ -9,8 +9,10 @@
 //! Every element of `C` is the same FMA chain over `k`, from zero, in the same order, as in
 //! the AVX2 tile, and is stored by the same formula (`alpha·acc`, `alpha·acc + C` or
 //! `alpha·acc + beta·C`, each a single rounding of the same operands), so the two kernels
-//! give bitwise the same `C` (tested below). Only the route `Avx2Blocked` of
-//! [`Kernel::Auto`](crate::kernels::Kernel::Auto) uses it; `Kernel::Avx2Fma` stays AVX2.
+//! give bitwise the same `C` (tested below). Two places use it: the route `Avx2Blocked` of
+//! [`Kernel::Auto`](crate::kernels::Kernel::Auto), and the dense blocks of the weight gradients
+//! an optimizer streams (`fused.rs`). `Kernel::Avx2Fma` stays AVX2. (On the no-pack path,
+//! twelve rows of a strided `A` measured slower than two 6-row tiles; see the kernel log.)
 
 use super::avx2::{Avx2, MR as MR6, NR};
 use crate::kernels::blocked::{self, MicroKernel};
