@@ -13,7 +13,9 @@ pub enum Route {
     /// big operand `W` is then read in place as the broadcast side, and only
     /// the small `x` is packed.
     SmallTransposed,
-    /// The blocked kernel with the AVX2+FMA micro-kernel (`avx2.rs`).
+    /// The blocked kernel with the AVX2+FMA micro-kernel (`avx2.rs`), or on a CPU with
+    /// AVX-512F its 12-row twin over the same packed panels (`avx512.rs`, bitwise the same
+    /// result, so the route, and every value, is the same on both).
     Avx2Blocked,
     /// The portable blocked kernel of the reference build (CPU without AVX2+FMA).
     PortableBlocked,
