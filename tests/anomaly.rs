@@ -160,10 +160,11 @@ fn a_binarized_model_is_scored_binarized() {
     let score = |binarize| {
         let opts = ScoreOptions {
             samples: 3,
+            binarizations: 1,
             seed: 5,
             binarize,
         };
-        let lengths = code_lengths(test, 5, &reference);
+        let lengths = code_lengths(test, &opts, &reference);
         score_set(&model, test, &opts, &lengths, &mut |_| {})
             .get(ScoreKind::Iw)
             .to_vec()
@@ -200,6 +201,10 @@ fn the_anomaly_command_refuses_bad_input_in_one_line() {
             "--samples must be between 1 and 100000",
         ),
         (
+            &["--checkpoint", ck, "--binarizations", "0"],
+            "--binarizations must be between 1 and 1000, got 0",
+        ),
+        (
             &["--checkpoint", ck],
             "have 28 x 28 = 784 pixels, the model 6-512-2 relu",
         ),
@@ -232,6 +237,10 @@ fn the_bench_refuses_bad_flags_in_one_line() {
         (
             &["--samples", "0"],
             "--samples must be between 1 and 100000",
+        ),
+        (
+            &["--binarizations", "1001"],
+            "--binarizations must be between 1 and 1000, got 1001",
         ),
         (&["--binarize", "static"], "unknown --binarize \"static\""),
         (&["--output-bias", "mean"], "unknown --output-bias \"mean\""),

@@ -66,6 +66,9 @@ pub struct Args {
     /// Posterior samples per image (K) for the importance-weighted scores and recon-prob.
     #[arg(long, default_value_t = 16)]
     samples: usize,
+    /// Fixed binarizations per image (M) that iw-bits, complexity and ctx-ratio average over.
+    #[arg(long, default_value_t = 1)]
+    binarizations: usize,
     /// The held-out digits, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2,3,4,5,6,7,8,9")]
     digits: Vec<u8>,
@@ -187,6 +190,12 @@ fn plan(args: &Args, input_dim: usize) -> Result<Plan, String> {
         return Err(format!(
             "--samples must be between 1 and 100000, got {}",
             args.samples
+        ));
+    }
+    if args.binarizations == 0 || args.binarizations > 1000 {
+        return Err(format!(
+            "--binarizations must be between 1 and 1000, got {}",
+            args.binarizations
         ));
     }
     if let Some(&d) = args.digits.iter().find(|&&d| d > 9) {
@@ -402,7 +411,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         work.push((d, train, dir, s));
     }
     println!(
-        "held-out-digit benchmark: model {} ({} {}, batch {}, {} epochs, {} targets, seed {}), digits {:?}; {} {} images scored with {} posterior samples; best score fixed to {}",
+        "held-out-digit benchmark: model {} ({} {}, batch {}, {} epochs, {} targets, seed {}), digits {:?}; {} {} images scored with {} posterior samples and {} binarization{}; best score fixed to {}",
         plan.model,
         plan.train.optimizer.name(),
         plan.train.lr,
@@ -418,6 +427,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         scored.len(),
         plan.split.words(),
         args.samples,
+        args.binarizations,
+        if args.binarizations == 1 { "" } else { "s" },
         plan.best.name()
     );
     let bar = if args.quiet {
@@ -435,6 +446,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     let opts = ScoreOptions {
         samples: args.samples,
+        binarizations: args.binarizations,
         seed: args.seed,
         binarize: plan.train.binarize,
     };
@@ -452,7 +464,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         let base = bar.position();
         let n = scored.len();
         // The code lengths, with the context model of this digit's training images.
-        let lengths = code_lengths(&scored, opts.seed, &fit_reference(&train, opts.seed));
+        let lengths = code_lengths(&scored, &opts, &fit_reference(&train, opts.seed));
         let scores = score_set(&trained.0, &scored, &opts, &lengths, &mut |done| {
             bar.set_position(base + score_units(done));
         });
@@ -643,7 +655,7 @@ fn write_outputs(
         )
     };
     let mut md = format!(
-        "Held-out-digit anomaly detection: model {} ({} targets), {} epochs, seed {}, K = {} posterior samples, {} {} images; the held-out digit is the positive class. Best score fixed in advance: {}.\n\n",
+        "Held-out-digit anomaly detection: model {} ({} targets), {} epochs, seed {}, K = {} posterior samples, M = {} binarization{} of each image for the bit scores, {} {} images; the held-out digit is the positive class. Best score fixed in advance: {}.\n\n",
         plan.model,
         if plan.train.binarize == Binarize::Dynamic {
             "binarized"
@@ -653,6 +665,8 @@ fn write_outputs(
         plan.train.epochs,
         plan.train.seed,
         args.samples,
+        args.binarizations,
+        if args.binarizations == 1 { "" } else { "s" },
         scored.len(),
         plan.split.words(),
         plan.best.name()

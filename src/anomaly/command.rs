@@ -33,6 +33,9 @@ pub struct Args {
     /// Posterior samples per image (K) for the importance-weighted scores and recon-prob.
     #[arg(long, default_value_t = 16)]
     samples: usize,
+    /// Fixed binarizations per image (M) that iw-bits, complexity and ctx-ratio average over.
+    #[arg(long, default_value_t = 1)]
+    binarizations: usize,
     /// How many of the highest-scoring images to draw.
     #[arg(long, default_value_t = 32)]
     top: usize,
@@ -70,6 +73,12 @@ pub fn run(args: &Args) -> Result<(), String> {
         return Err(format!(
             "--samples must be between 1 and 100000, got {}",
             args.samples
+        ));
+    }
+    if args.binarizations == 0 || args.binarizations > 1000 {
+        return Err(format!(
+            "--binarizations must be between 1 and 1000, got {}",
+            args.binarizations
         ));
     }
     if let Some(d) = args.digit
@@ -120,11 +129,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     let binarize = trained_binarize(&ck.extra);
     println!(
-        "model {} (epoch {}); scoring {} test images, {} posterior samples each, on {}",
+        "model {} (epoch {}); scoring {} test images, {} posterior samples and {} binarization(s) each, on {}",
         model.config,
         ck.epoch,
         test.len(),
         args.samples,
+        args.binarizations,
         match binarize {
             Binarize::Dynamic => "binarized images (the model was trained binarized)",
             Binarize::None => "grey levels (the model was trained on grey levels)",
@@ -132,6 +142,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     );
     let opts = ScoreOptions {
         samples: args.samples,
+        binarizations: args.binarizations,
         seed: args.seed,
         binarize,
     };
@@ -143,7 +154,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             .filter_labels(|l| u64::from(l) != d)
             .map_err(|e| format!("the checkpoint left out digit {d}: {e}"))?;
     }
-    let lengths = code_lengths(&test, opts.seed, &fit_reference(&train, opts.seed));
+    let lengths = code_lengths(&test, &opts, &fit_reference(&train, opts.seed));
     let all = score_set(model, &test, &opts, &lengths, &mut |_| {});
     let scores = all.get(kind);
     if let Some(i) = scores.iter().position(|s| !s.is_finite()) {

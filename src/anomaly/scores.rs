@@ -5,7 +5,7 @@
 //! | `elbo`            | one-sample negative ELBO: `-log p(x|z₁) + KL(q(z|x) ‖ p(z))` |
 //! | `iw`              | importance-weighted `-log p(x) ≈ -log (1/K) Σ p(x|zₖ) p(zₖ) / q(zₖ|x)` |
 //! | `recon-prob`      | An & Cho's reconstruction probability, `-log (1/K) Σ p(x|zₖ)` |
-//! | `iw-bits`         | `iw` of the image's fixed binarization `b` |
+//! | `iw-bits`         | `iw` of the image's fixed binarization `b` (the mean over `M` of them) |
 //! | `complexity`      | Serrà et al.'s complexity-corrected likelihood: `iw-bits` minus `L(b)` |
 //! | `iw-8bit`         | `iw` of the 8-bit image on its grid of 256 levels |
 //! | `complexity-8bit` | `iw-8bit` minus `L(x)` of the 8-bit image |
@@ -25,7 +25,12 @@
 //! it is the very image `iw` scores, for a grey-level model the encoder still sees the grey
 //! image, which is only the proposal of the importance sampler), and `L(b)` is `b`'s code
 //! length under an adaptive context model ([`context_code_length_nats`], a JBIG-style lossless
-//! coder that knows nothing of digits). `complexity-8bit` is the other reading: it puts the
+//! coder that knows nothing of digits). With `M` binarizations (`--binarizations`), `iw-bits`,
+//! `complexity` and `ctx-ratio` are the means of their values for `M` independent fixed
+//! binarizations `b₁ … b_M` (`b₁` the one above): the expected score over the binarization, which
+//! the one draw only estimates, so ranks depend less on which pixels of faint strokes happened
+//! to become ink. The `K` decoder passes are shared by the `M` bit images.
+//! `complexity-8bit` is the other reading: it puts the
 //! decoder on the 8-bit grid the image lives on, `P(v | z) ∝ p^{v/255} (1 - p)^{1 - v/255}`
 //! for `v = 0..=255` (`-log P(v) = S(l/255) - v l/255` with `l` the logit and
 //! `S(a) = log Σ_v e^{a v}`), against the PNG-style zlib length of the 8-bit image
@@ -130,6 +135,8 @@ impl ScoreKind {
 pub struct ScoreOptions {
     /// Posterior samples per image (`K`, at least 1).
     pub samples: usize,
+    /// Fixed binarizations per image (`M`, at least 1) that the bit-image scores average over.
+    pub binarizations: usize,
     /// Seeds the posterior noise and the binarization.
     pub seed: u64,
     /// The targets the model was trained on (see [`trained_binarize`]).
@@ -172,10 +179,16 @@ const NOISE_SALT: u64 = 0x5c0e_a11e_0000_0001;
 const TEST_BITS_SALT: u64 = 0xb175_a11e_0000_0002;
 const TRAIN_BITS_SALT: u64 = 0xb175_a11e_0000_0003;
 
+/// The stream of the `m`-th fixed binarization of the scored images; the 0th is the one a
+/// binarized model's targets use.
+fn bits_stream(seed: u64, m: usize) -> u64 {
+    seed ^ TEST_BITS_SALT ^ (m as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 /// The image's targets, `set.dim()` values: `pixel/255`, or one fixed binarization drawn from
-/// image `i`'s own stream.
-fn targets(set: &ImageSet, i: usize, binarize: Binarize, seed: u64, out: &mut [f32]) {
-    let mut rng = epoch_rng(seed ^ TEST_BITS_SALT, i);
+/// image `i`'s own stream `stream` (a [`bits_stream`]).
+fn targets(set: &ImageSet, i: usize, binarize: Binarize, stream: u64, out: &mut [f32]) {
+    let mut rng = epoch_rng(stream, i);
     fill_batch(set, &[i], out, binarize, &mut rng).expect("the index is in range");
 }
 
@@ -275,27 +288,35 @@ fn grid_ll(logits: &[f32], bytes: &[u8]) -> f64 {
 /// The lossless code lengths of every image of a set, in nats.
 #[derive(Clone, Debug)]
 pub struct CodeLengths {
-    /// Of each image's fixed binarization, by the adaptive context model.
+    /// Of each image's fixed binarizations, by the adaptive context model (their mean).
     pub bits: Vec<f64>,
     /// Of each 8-bit image, PNG-style with zlib.
     pub grey: Vec<f64>,
-    /// Of each image's fixed binarization, under the context model of the training images.
+    /// Of each image's fixed binarizations, under the context model of the training images
+    /// (their mean).
     pub reference: Vec<f64>,
 }
 
 /// The code lengths of every image of `set` as the complexity scores and `ctx-ratio` measure
-/// them, `reference` being [`fit_reference`] of the model's training images. They depend on
-/// the images, the seed and the reference only, not on the VAE, so they can be computed once
-/// for several models.
-pub fn code_lengths(set: &ImageSet, seed: u64, reference: &ContextModel) -> CodeLengths {
+/// them (over `opts.binarizations` fixed binarizations seeded by `opts.seed`), `reference`
+/// being [`fit_reference`] of the model's training images. They depend on the images, those
+/// options and the reference only, not on the VAE, so they can be computed once for several
+/// models.
+pub fn code_lengths(set: &ImageSet, opts: &ScoreOptions, reference: &ContextModel) -> CodeLengths {
+    let m_count = opts.binarizations.max(1);
     let all: Vec<[f64; 3]> = (0..set.len())
         .into_par_iter()
         .map(|i| {
-            let b = bit_image(set, i, seed ^ TEST_BITS_SALT);
+            let (mut bits, mut reference_len) = (0.0, 0.0);
+            for m in 0..m_count {
+                let b = bit_image(set, i, bits_stream(opts.seed, m));
+                bits += context_code_length_nats(&b, set.rows, set.cols);
+                reference_len += reference.code_length_nats(&b, set.rows, set.cols);
+            }
             [
-                context_code_length_nats(&b, set.rows, set.cols),
+                bits / m_count as f64,
                 code_length_nats(ImageBits::Grey(set.image(i)), set.rows, set.cols),
-                reference.code_length_nats(&b, set.rows, set.cols),
+                reference_len / m_count as f64,
             ]
         })
         .collect();
@@ -324,7 +345,7 @@ fn bit_image(set: &ImageSet, i: usize, salted_seed: u64) -> Vec<bool> {
 }
 
 /// Scores every image of `set` with every [`ScoreKind`], calling `progress(done)` with the count
-/// of images scored after each batch. `lengths` are [`code_lengths`]`(set, opts.seed, …)`.
+/// of images scored after each batch. `lengths` are [`code_lengths`]`(set, opts, …)`.
 ///
 /// # Panics
 /// If `lengths` does not hold one value per image.
@@ -337,6 +358,7 @@ pub fn score_set(
 ) -> Scores {
     let (n, d, latent) = (set.len(), set.dim(), model.config.latent);
     let k = opts.samples.max(1);
+    let m_count = opts.binarizations.max(1);
     let grey_model = opts.binarize == Binarize::None;
     let mut values = vec![vec![0.0f64; n]; ScoreKind::ALL.len()];
     let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
@@ -357,14 +379,20 @@ pub fn score_set(
             let b = EVAL_BATCH.min(n - start);
             x.resize(b * d, 0.0);
             for (j, row) in x.chunks_exact_mut(d).enumerate() {
-                targets(set, start + j, opts.binarize, opts.seed, row);
+                targets(
+                    set,
+                    start + j,
+                    opts.binarize,
+                    bits_stream(opts.seed, 0),
+                    row,
+                );
             }
-            // The bit images the `-bits` scores measure (a binarized model's own targets).
-            if grey_model {
-                bits.resize(b * d, 0.0);
-                for (j, row) in bits.chunks_exact_mut(d).enumerate() {
-                    targets(set, start + j, Binarize::Dynamic, opts.seed, row);
-                }
+            // The bit images the `-bits` scores measure, `M` per image, binarization `m` of image
+            // `j` in row `m b + j` (the 0th is a binarized model's own targets).
+            bits.resize(m_count * b * d, 0.0);
+            for (r, row) in bits.chunks_exact_mut(d).enumerate() {
+                let stream = bits_stream(opts.seed, r / b);
+                targets(set, start + r % b, Binarize::Dynamic, stream, row);
             }
             let (mu, logvar) = tape.no_grad(|| {
                 let xv = tape.constant_from(&x, &[b, d]);
@@ -390,7 +418,7 @@ pub fn score_set(
                 .collect();
             let mut iw = vec![LogSumExp::EMPTY; b];
             let mut recon = vec![LogSumExp::EMPTY; b];
-            let mut iw_bits = vec![LogSumExp::EMPTY; b];
+            let mut iw_bits = vec![LogSumExp::EMPTY; m_count * b];
             let mut grid = vec![LogSumExp::EMPTY; b];
             let mut first_recon = vec![0.0f64; b];
             for s in 0..k {
@@ -409,20 +437,30 @@ pub fn score_set(
                     model.decode(&tape, zv).value().data
                 });
                 tape.clear();
-                let ll: Vec<[f64; 3]> = (0..b)
+                let ll: Vec<(f64, f64, Vec<f64>)> = (0..b)
                     .into_par_iter()
                     .map(|j| {
                         let l = &logits[j * d..(j + 1) * d];
                         let log_px = bernoulli_ll(l, &x[j * d..(j + 1) * d]);
-                        let log_pb = if grey_model {
-                            bernoulli_ll(l, &bits[j * d..(j + 1) * d])
-                        } else {
-                            log_px
-                        };
-                        [log_px, log_pb, grid_ll(l, set.image(start + j))]
+                        // `log p(b|z) = Σ l b - Σ softplus(l)`: the second sum is shared by the M
+                        // bit images.
+                        let softplus_sum: f64 = l.iter().map(|&v| f64::from(softplus(v))).sum();
+                        let log_pb = (0..m_count)
+                            .map(|m| {
+                                if m == 0 && !grey_model {
+                                    return log_px;
+                                }
+                                let t = &bits[(m * b + j) * d..(m * b + j + 1) * d];
+                                let dot: f64 =
+                                    l.iter().zip(t).map(|(&v, &t)| f64::from(v * t)).sum();
+                                dot - softplus_sum
+                            })
+                            .collect();
+                        (log_px, grid_ll(l, set.image(start + j)), log_pb)
                     })
                     .collect();
-                for (j, &[log_px, log_pb, log_grid]) in ll.iter().enumerate() {
+                for (j, (log_px, log_grid, log_pb)) in ll.iter().enumerate() {
+                    let (log_px, log_grid) = (*log_px, *log_grid);
                     let zs = &z[j * latent..(j + 1) * latent];
                     let es = &eps[j * latent..(j + 1) * latent];
                     let ls = &logvar[j * latent..(j + 1) * latent];
@@ -439,7 +477,9 @@ pub fn score_set(
                         .sum();
                     iw[j].add(log_px + log_pz - log_qz);
                     recon[j].add(log_px);
-                    iw_bits[j].add(log_pb + log_pz - log_qz);
+                    for (m, &lpb) in log_pb.iter().enumerate() {
+                        iw_bits[m * b + j].add(lpb + log_pz - log_qz);
+                    }
                     grid[j].add(log_grid + log_pz - log_qz);
                     if s == 0 {
                         first_recon[j] = log_px;
@@ -453,7 +493,10 @@ pub fn score_set(
                     .map(|&m| f64::from(m) * f64::from(m))
                     .sum();
                 let iw8 = -grid[j].log_mean(k);
-                let iwb = -iw_bits[j].log_mean(k);
+                let iwb = -(0..m_count)
+                    .map(|m| iw_bits[m * b + j].log_mean(k))
+                    .sum::<f64>()
+                    / m_count as f64;
                 let put = |values: &mut Vec<Vec<f64>>, kind: ScoreKind, v: f64| {
                     values[kind.index()][i] = v;
                 };
@@ -512,7 +555,7 @@ mod tests {
     }
 
     fn score(model: &Vae, set: &ImageSet, opts: &ScoreOptions) -> Scores {
-        let lengths = code_lengths(set, opts.seed, &tiny_reference(opts.seed));
+        let lengths = code_lengths(set, opts, &tiny_reference(opts.seed));
         score_set(model, set, opts, &lengths, &mut |_| {})
     }
 
@@ -537,17 +580,23 @@ mod tests {
         (0..set.len())
             .map(|i| {
                 let mut x = vec![0.0f32; d];
-                targets(set, i, opts.binarize, opts.seed, &mut x);
+                targets(set, i, opts.binarize, bits_stream(opts.seed, 0), &mut x);
                 let tape = Tape::new();
                 let (mu, lv) = tape.no_grad(|| {
                     let (m, l) = model.encode(&tape, tape.constant_from(&x, &[1, d]));
                     (m.value().data, l.value().data)
                 });
-                let mut b = vec![0.0f32; d];
-                targets(set, i, Binarize::Dynamic, opts.seed, &mut b);
+                let m_count = opts.binarizations;
+                let bs: Vec<Vec<f32>> = (0..m_count)
+                    .map(|m| {
+                        let mut b = vec![0.0f32; d];
+                        targets(set, i, Binarize::Dynamic, bits_stream(opts.seed, m), &mut b);
+                        b
+                    })
+                    .collect();
                 let mut rng = epoch_rng(opts.seed ^ NOISE_SALT, i);
-                let (mut w, mut r, mut wb, mut g) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let (mut w, mut r, mut g) = (Vec::new(), Vec::new(), Vec::new());
+                let mut wb = vec![Vec::new(); m_count];
                 for _ in 0..k {
                     let e: Vec<f32> = (0..latent)
                         .map(|_| StandardNormal.sample(&mut rng))
@@ -556,16 +605,19 @@ mod tests {
                         .map(|q| mu[q] + (0.5 * lv[q]).exp() * e[q])
                         .collect();
                     let p = decode_probs(model, &z);
-                    let (mut log_px, mut log_pb, mut log_grid) = (0.0, 0.0, 0.0);
+                    let (mut log_px, mut log_grid) = (0.0, 0.0);
+                    let mut log_pb = vec![0.0; m_count];
                     for (pix, &pr) in p.iter().enumerate() {
                         let pr = f64::from(pr);
                         let t = f64::from(x[pix]);
                         log_px += t * pr.ln() + (1.0 - t) * (1.0 - pr).ln();
-                        log_pb += if b[pix] == 1.0 {
-                            pr.ln()
-                        } else {
-                            (1.0 - pr).ln()
-                        };
+                        for (lp, b) in log_pb.iter_mut().zip(&bs) {
+                            *lp += if b[pix] == 1.0 {
+                                pr.ln()
+                            } else {
+                                (1.0 - pr).ln()
+                            };
+                        }
                         let v = f64::from(set.image(i)[pix]) / 255.0;
                         let un = |v: f64| pr.powf(v) * (1.0 - pr).powf(1.0 - v);
                         let z: f64 = (0..256).map(|u| un(u as f64 / 255.0)).sum();
@@ -577,7 +629,9 @@ mod tests {
                         .sum();
                     w.push(log_px + log_pz - log_qz);
                     r.push(log_px);
-                    wb.push(log_pb + log_pz - log_qz);
+                    for (wb, lp) in wb.iter_mut().zip(&log_pb) {
+                        wb.push(lp + log_pz - log_qz);
+                    }
                     g.push(log_grid + log_pz - log_qz);
                 }
                 let log_mean = |v: &[f64]| (v.iter().map(|x| x.exp()).sum::<f64>() / k as f64).ln();
@@ -587,20 +641,27 @@ mod tests {
                         0.5 * (m * m + l.exp() - l - 1.0)
                     })
                     .sum();
-                let bits: Vec<bool> = b.iter().map(|&v| v == 1.0).collect();
-                let bits_len = context_code_length_nats(&bits, 2, 3);
+                // Means over the M bit images.
+                let per_image = |f: &dyn Fn(&[bool]) -> f64| {
+                    bs.iter()
+                        .map(|b| f(&b.iter().map(|&v| v == 1.0).collect::<Vec<bool>>()))
+                        .sum::<f64>()
+                        / m_count as f64
+                };
+                let bits_len = per_image(&|b| context_code_length_nats(b, 2, 3));
                 let grey_len = code_length_nats(ImageBits::Grey(set.image(i)), 2, 3);
-                let ref_len = tiny_reference(opts.seed).code_length_nats(&bits, 2, 3);
+                let ref_len = per_image(&|b| tiny_reference(opts.seed).code_length_nats(b, 2, 3));
+                let iw_bits = wb.iter().map(|v| -log_mean(v)).sum::<f64>() / m_count as f64;
                 let latent_nll: f64 = mu.iter().map(|&m| 0.5 * (m as f64).powi(2) + c).sum();
                 [
                     -r[0] + kl,
                     -log_mean(&w),
                     -log_mean(&r),
-                    -log_mean(&wb),
-                    -log_mean(&wb) - bits_len,
+                    iw_bits,
+                    iw_bits - bits_len,
                     -log_mean(&g),
                     -log_mean(&g) - grey_len,
-                    -log_mean(&wb) - ref_len,
+                    iw_bits - ref_len,
                     kl,
                     latent_nll,
                 ]
@@ -608,11 +669,12 @@ mod tests {
             .collect()
     }
 
-    fn check(binarize: Binarize, samples: usize) {
+    fn check(binarize: Binarize, samples: usize, binarizations: usize) {
         let model = tiny_model();
         let set = tiny_set();
         let opts = ScoreOptions {
             samples,
+            binarizations,
             seed: 11,
             binarize,
         };
@@ -621,7 +683,7 @@ mod tests {
             &model,
             &set,
             &opts,
-            &code_lengths(&set, opts.seed, &tiny_reference(opts.seed)),
+            &code_lengths(&set, &opts, &tiny_reference(opts.seed)),
             &mut |done| seen.push(done),
         );
         assert_eq!(seen, vec![5]);
@@ -631,7 +693,7 @@ mod tests {
                 let g = got.get(*kind)[i];
                 assert!(
                     (g - w).abs() <= 1e-4 * w.abs().max(1.0),
-                    "{binarize:?} K={samples} image {i} {}: {g} vs {w}",
+                    "{binarize:?} K={samples} M={binarizations} image {i} {}: {g} vs {w}",
                     kind.name()
                 );
             }
@@ -640,12 +702,14 @@ mod tests {
 
     #[test]
     fn grey_scores_match_a_direct_computation() {
-        check(Binarize::None, 7);
+        check(Binarize::None, 7, 1);
+        check(Binarize::None, 3, 4);
     }
 
     #[test]
     fn binarized_scores_match_a_direct_computation() {
-        check(Binarize::Dynamic, 5);
+        check(Binarize::Dynamic, 5, 1);
+        check(Binarize::Dynamic, 2, 3);
     }
 
     #[test]
@@ -655,6 +719,7 @@ mod tests {
         let set = tiny_set();
         let opts = ScoreOptions {
             samples: 4,
+            binarizations: 1,
             seed: 9,
             binarize: Binarize::Dynamic,
         };
@@ -679,6 +744,7 @@ mod tests {
         let set = tiny_set();
         let opts = ScoreOptions {
             samples: 1,
+            binarizations: 1,
             seed: 4,
             binarize: Binarize::None,
         };
@@ -698,6 +764,7 @@ mod tests {
         let set = tiny_set();
         let opts = ScoreOptions {
             samples: 3,
+            binarizations: 2,
             seed: 2,
             binarize: Binarize::Dynamic,
         };
@@ -706,6 +773,33 @@ mod tests {
         for kind in ScoreKind::ALL {
             assert_eq!(&all.get(kind)[..2], some.get(kind));
         }
+    }
+
+    #[test]
+    fn more_binarizations_average_other_draws() {
+        // Binarization 0 is the one a single draw uses; the others are new draws, so the mean
+        // moves for an image with grey pixels, and not for one with none.
+        let model = tiny_model();
+        let set = tiny_set();
+        let one = ScoreOptions {
+            samples: 3,
+            binarizations: 1,
+            seed: 5,
+            binarize: Binarize::None,
+        };
+        let four = ScoreOptions {
+            binarizations: 4,
+            ..one
+        };
+        assert_eq!(bits_stream(5, 0), 5 ^ TEST_BITS_SALT);
+        let (a, b) = (score(&model, &set, &one), score(&model, &set, &four));
+        // Image 3 is all grey (100/255); image 4 is black and white.
+        assert_ne!(a.get(ScoreKind::IwBits)[3], b.get(ScoreKind::IwBits)[3]);
+        let (x, y) = (
+            a.get(ScoreKind::Complexity)[4],
+            b.get(ScoreKind::Complexity)[4],
+        );
+        assert!((x - y).abs() < 1e-9, "{x} vs {y}");
     }
 
     #[test]
