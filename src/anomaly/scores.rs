@@ -44,7 +44,8 @@
 //! stroke statistics.
 //!
 //! **Cost.** Scoring runs in no-grad mode in batches of [`EVAL_BATCH`] images. The `K` samples
-//! are a loop with a running log-sum-exp per image, so memory does not grow with `K`. The
+//! are a loop with a running log-sum-exp per image, so memory does not grow with `K`; the `M`
+//! bit images of a batch are held at once (`M` times the batch's pixels). The
 //! noise of image `i` comes from its own seeded stream, so scores do not depend on batching.
 
 use super::compress::{ContextModel, ImageBits, code_length_nats, context_code_length_nats};
