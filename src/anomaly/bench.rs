@@ -9,7 +9,9 @@
 //! other settings is refused; so an interrupted run continues where it stopped.
 
 use super::plot::{RocCurve, roc_plot};
-use super::scores::{ScoreKind, ScoreOptions, Scores, code_lengths, fit_reference, score_set};
+use super::scores::{
+    DEFAULT_BINARIZATIONS, ScoreKind, ScoreOptions, Scores, code_lengths, fit_reference, score_set,
+};
 use crate::checkpoint::{self, write_atomic};
 use crate::data::{Binarize, ImageSet, load_dir};
 use crate::eval::evaluate;
@@ -67,7 +69,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     samples: usize,
     /// Fixed binarizations per image (M) that iw-bits, complexity and ctx-ratio average over.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT_BINARIZATIONS)]
     binarizations: usize,
     /// The held-out digits, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2,3,4,5,6,7,8,9")]

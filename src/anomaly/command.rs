@@ -3,7 +3,8 @@
 //! every score as CSV.
 
 use super::scores::{
-    ScoreKind, ScoreOptions, code_lengths, fit_reference, score_set, trained_binarize,
+    DEFAULT_BINARIZATIONS, ScoreKind, ScoreOptions, code_lengths, fit_reference, score_set,
+    trained_binarize,
 };
 use crate::checkpoint::{self, write_atomic};
 use crate::data::{Binarize, load_dir};
@@ -34,7 +35,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     samples: usize,
     /// Fixed binarizations per image (M) that iw-bits, complexity and ctx-ratio average over.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT_BINARIZATIONS)]
     binarizations: usize,
     /// How many of the highest-scoring images to draw.
     #[arg(long, default_value_t = 32)]

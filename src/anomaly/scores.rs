@@ -25,7 +25,8 @@
 //! it is the very image `iw` scores, for a grey-level model the encoder still sees the grey
 //! image, which is only the proposal of the importance sampler), and `L(b)` is `b`'s code
 //! length under an adaptive context model ([`context_code_length_nats`], a JBIG-style lossless
-//! coder that knows nothing of digits). With `M` binarizations (`--binarizations`), `iw-bits`,
+//! coder that knows nothing of digits). With `M` binarizations (`--binarizations`, default
+//! [`DEFAULT_BINARIZATIONS`]), `iw-bits`,
 //! `complexity` and `ctx-ratio` are the means of their values for `M` independent fixed
 //! binarizations `b₁ … b_M` (`b₁` the one above): the expected score over the binarization, which
 //! the one draw only estimates, so ranks depend less on which pixels of faint strokes happened
@@ -130,6 +131,11 @@ impl ScoreKind {
             .expect("in ALL")
     }
 }
+
+/// The command lines' `M`: the bit-image scores' mean over 8 binarizations holds most of what
+/// more would add (on the 250-epoch 20-D models, `ctx-ratio`'s mean AUROC is 0.899 with one,
+/// 0.921 with 8 and 0.923 with 32).
+pub const DEFAULT_BINARIZATIONS: usize = 8;
 
 /// How to score.
 #[derive(Clone, Copy, Debug, PartialEq)]
