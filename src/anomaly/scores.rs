@@ -26,14 +26,13 @@
 //! image, which is only the proposal of the importance sampler), and `L(b)` is `b`'s code
 //! length under an adaptive context model ([`context_code_length_nats`], a JBIG-style lossless
 //! coder that knows nothing of digits). With `M` binarizations (`--binarizations`, default
-//! [`DEFAULT_BINARIZATIONS`]), `iw-bits`,
-//! `complexity` and `ctx-ratio` are the means of their values for `M` independent fixed
-//! binarizations `b₁ … b_M` (`b₁` the one above): the expected score over the binarization, which
-//! the one draw only estimates, so ranks depend less on which pixels of faint strokes happened
-//! to become ink. The `K` decoder passes are shared by the `M` bit images.
-//! `complexity-8bit` is the other reading: it puts the
-//! decoder on the 8-bit grid the image lives on, `P(v | z) ∝ p^{v/255} (1 - p)^{1 - v/255}`
-//! for `v = 0..=255` (`-log P(v) = S(l/255) - v l/255` with `l` the logit and
+//! [`DEFAULT_BINARIZATIONS`]), `iw-bits`, `complexity` and `ctx-ratio` are the means of their
+//! values for `M` independent fixed binarizations `b₁ … b_M` (`b₁` the one above): the expected
+//! score over the binarization, which one draw only estimates, so ranks depend less on which
+//! pixels of faint strokes happened to become ink. The `K` decoder passes are shared by the `M`
+//! bit images. `complexity-8bit` is the other reading: it puts the decoder on the 8-bit grid
+//! the image lives on, `P(v | z) ∝ p^{v/255} (1 - p)^{1 - v/255}` for `v = 0..=255`
+//! (`-log P(v) = S(l/255) - v l/255` with `l` the logit and
 //! `S(a) = log Σ_v e^{a v}`), against the PNG-style zlib length of the 8-bit image
 //! ([`code_length_nats`]). That decoder spreads an ink pixel's mass over dozens of grey levels,
 //! so it is a poor 8-bit model and a generic compressor beats it by far.
