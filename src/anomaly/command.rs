@@ -184,7 +184,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             pos.iter().filter(|&&p| p).count(),
             pos.len()
         );
-        println!("{:<12} {:>7} {:>7}", "score", "AUROC", "AUPRC");
+        println!("{:<16} {:>7} {:>7}", "score", "AUROC", "AUPRC");
         for k in ScoreKind::ALL {
             let s = all.get(k);
             let (Some(auroc), Some(ap)) = (roc_auc(s, pos), average_precision(s, pos)) else {
@@ -195,7 +195,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             };
             let mark = if k == kind { "*" } else { "" };
             println!(
-                "{:<12} {auroc:>7.4} {ap:>7.4}",
+                "{:<16} {auroc:>7.4} {ap:>7.4}",
                 format!("{}{mark}", k.name())
             );
         }
