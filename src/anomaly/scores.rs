@@ -272,13 +272,12 @@ fn grid_nll(table: &[f64], l: f32, v: u8) -> f64 {
     norm - a * f64::from(v)
 }
 
-/// `log p(x|z)` of one image: the Bernoulli log-likelihood of the targets given the logits.
-fn bernoulli_ll(logits: &[f32], x: &[f32]) -> f64 {
-    logits
-        .iter()
-        .zip(x)
-        .map(|(&l, &t)| f64::from(l * t - softplus(l)))
-        .sum()
+/// `log p(x|z)` of one image, the Bernoulli log-likelihood of the targets given the logits,
+/// as `Σ l x - Σ softplus(l)`; `softplus_sum` is the second sum, which depends on the logits
+/// only, so the several target images of one decoder pass share it.
+fn bernoulli_ll(logits: &[f32], x: &[f32], softplus_sum: f64) -> f64 {
+    let dot: f64 = logits.iter().zip(x).map(|(&l, &t)| f64::from(l * t)).sum();
+    dot - softplus_sum
 }
 
 /// `log P(v|z)` of one 8-bit image on the grid of 256 levels.
@@ -365,7 +364,6 @@ pub fn score_set(
     let (n, d, latent) = (set.len(), set.dim(), model.config.latent);
     let k = opts.samples.max(1);
     let m_count = opts.binarizations.max(1);
-    let grey_model = opts.binarize == Binarize::None;
     let mut values = vec![vec![0.0f64; n]; ScoreKind::ALL.len()];
     let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
 
@@ -447,19 +445,12 @@ pub fn score_set(
                     .into_par_iter()
                     .map(|j| {
                         let l = &logits[j * d..(j + 1) * d];
-                        let log_px = bernoulli_ll(l, &x[j * d..(j + 1) * d]);
-                        // `log p(b|z) = Σ l b - Σ softplus(l)`: the second sum is shared by the M
-                        // bit images.
                         let softplus_sum: f64 = l.iter().map(|&v| f64::from(softplus(v))).sum();
+                        let log_px = bernoulli_ll(l, &x[j * d..(j + 1) * d], softplus_sum);
                         let log_pb = (0..m_count)
                             .map(|m| {
-                                if m == 0 && !grey_model {
-                                    return log_px;
-                                }
                                 let t = &bits[(m * b + j) * d..(m * b + j + 1) * d];
-                                let dot: f64 =
-                                    l.iter().zip(t).map(|(&v, &t)| f64::from(v * t)).sum();
-                                dot - softplus_sum
+                                bernoulli_ll(l, t, softplus_sum)
                             })
                             .collect();
                         (log_px, grid_ll(l, set.image(start + j)), log_pb)
